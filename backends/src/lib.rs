@@ -1,0 +1,1 @@
+//! Upstream MCP connections, supervision and the bundled demo server.

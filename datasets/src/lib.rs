@@ -1,0 +1,1 @@
+//! The trajectory dataset format, validator and generators.

@@ -1,0 +1,1 @@
+//! The vecgate gateway: front transports, sessions, the request pipeline, admin and CLI.

@@ -1,0 +1,21 @@
+//! vecgate's routing policies and the online learner behind them.
+//!
+//! # Layout
+//! - [`policy`]: the [`RoutingPolicy`] trait that the gateway and the replay simulator both call,
+//!   and every policy (round-robin … vector, oracle).
+//! - [`rng`]: a small, portable, seedable PRNG: policies take randomness as an input so a replay
+//!   with the same seed is byte-identical on every machine.
+//! - [`time`]: [`Nanos`], the clock value policies receive (wall or virtual time).
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod policy;
+pub mod rng;
+pub mod time;
+
+pub use policy::{
+    Candidate, Decision, Evidence, Explanation, Outcome, RequestFeatures, RouteQuery,
+    RoutingPolicy,
+};
+pub use rng::Rng;
+pub use time::Nanos;
