@@ -1,0 +1,20 @@
+//! `drift`: the affinity model, plus one replica that degrades mid-run for one pattern and
+//! recovers later. Measures how fast a learned router notices and comes back.
+
+use super::content::{Drift, generate_affinity};
+use crate::format::Dataset;
+
+/// `n` records; replica `r1` is 6× slower for `search_docs` from 40 % to 70 % of the run.
+pub(crate) fn generate(n: usize, seed: u64) -> Dataset {
+    generate_affinity(
+        n,
+        seed,
+        Some(Drift {
+            replica: 1,
+            tool: 0,
+            from: 0.4,
+            to: 0.7,
+            factor: 6.0,
+        }),
+    )
+}
