@@ -18,7 +18,7 @@
 //! are identical across runs, machines and versions of this crate that keep [`KEY_VERSION`].
 
 use crate::error::CanonicalError;
-use xxhash_rust::xxh3::{xxh3_64_with_seed, xxh3_128_with_seed};
+use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 /// Deepest nesting [`canonical_json`] accepts.
 pub const MAX_DEPTH: usize = 128;
@@ -541,11 +541,6 @@ pub fn tool_key(method: &str, name: Option<&str>) -> u64 {
 fn hash_field(hasher: &mut xxhash_rust::xxh3::Xxh3, bytes: &[u8]) {
     hasher.update(&(bytes.len() as u64).to_le_bytes());
     hasher.update(bytes);
-}
-
-/// Hashes arbitrary bytes to 128 bits with the crate's fixed seed (used by the cache).
-pub(crate) fn hash128(bytes: &[u8]) -> u128 {
-    xxh3_128_with_seed(bytes, KEY_SEED)
 }
 
 #[cfg(test)]

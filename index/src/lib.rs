@@ -13,6 +13,7 @@
 pub mod canonical;
 pub mod embed;
 pub mod error;
+pub mod store;
 pub mod workload;
 
 pub use error::{CanonicalError, EmbedError, IndexError, SnapshotError, StoreError};

@@ -45,7 +45,7 @@ impl SplitMix64 {
 }
 
 /// One generated request, owning its text.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct GeneratedRequest {
     /// JSON-RPC method.
     pub method: &'static str,

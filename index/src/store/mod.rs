@@ -1,0 +1,477 @@
+//! The trajectory store: past requests as vectors, each with per-(pool, replica) outcome
+//! statistics, searchable by similarity while the learner writes.
+//!
+//! # Shape
+//! - **Bounded by novelty, not traffic.** [`TrajectoryStore::record`] first looks for the
+//!   nearest entry; at similarity ≥ [`StoreConfig::merge_similarity`] the outcome is folded into
+//!   that entry's statistics in O(1) and no node is added. Past
+//!   [`StoreConfig::max_entries`] every outcome merges into its nearest entry, so memory has a
+//!   hard bound whatever the traffic.
+//! - **Readers never wait for the writer.** Searches run on an immutable [`View`] loaded from an
+//!   `ArcSwap`: HNSW (hnsw_rs) over entries `0..graph_len` plus a flat scan of the few newer
+//!   rows. One background indexer thread moves new rows into the graph in batches and rebuilds
+//!   it when tombstones pile up (hnsw_rs cannot delete). The only locks a reader can meet are an
+//!   entry's statistics mutex (held for one row update) and a memo slot's mutex (one copy).
+//! - **Flat below the crossover.** Under a few thousand entries a flat scan beats the graph on
+//!   this hardware (pointer chasing in hnsw_rs costs ~0.5 µs per visited node). With
+//!   [`Crossover::Auto`] the indexer times both on the running machine and picks.
+//! - **Neighbour memo.** [`TrajectoryStore::search_memo`] answers a repeated request key without
+//!   searching, as long as the store's epoch (bumped when entries are added or forgotten) has
+//!   not moved.
+//!
+//! Entry ids are dense `u32`s, stable for the store's lifetime and across snapshots (tombstoned
+//! entries keep their id).
+
+mod graph;
+mod indexer;
+mod kernel;
+mod memo;
+mod stats;
+mod view;
+
+pub use graph::HnswParams;
+pub use kernel::{DotClamp, Neighbour, dot};
+pub use memo::MEMO_K;
+pub use stats::{ReplicaStat, TrajectoryOutcome};
+
+use crate::error::StoreError;
+use arc_swap::ArcSwap;
+use parking_lot::{Condvar, Mutex};
+use stats::StatRow;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+pub(crate) use view::View;
+
+/// When readers use the graph instead of the flat scan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Crossover {
+    /// Build the graph from 4,096 entries on and let timing on this machine decide (re-timed
+    /// each time the store doubles).
+    Auto,
+    /// Use the graph from this many entries on.
+    Fixed(u32),
+    /// Never build a graph (small stores, tests).
+    FlatOnly,
+}
+
+/// Store configuration. `Default` holds the values chosen by measurement (crate docs).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoreConfig {
+    /// Vector dimension (the embedder's).
+    pub dim: usize,
+    /// Similarity at or above which an outcome merges into its nearest entry.
+    pub merge_similarity: f32,
+    /// Hard bound on entries; beyond it every outcome merges into its nearest entry.
+    pub max_entries: u32,
+    /// EWMA weight of a new latency sample (0 < α ≤ 1).
+    pub ewma_alpha: f32,
+    /// Graph parameters.
+    pub hnsw: HnswParams,
+    /// Flat scan vs graph.
+    pub crossover: Crossover,
+    /// Rows left outside the graph before the indexer inserts them (they are flat-scanned until
+    /// then, so this bounds the flat part's cost).
+    pub graph_batch: usize,
+    /// Fraction of tombstones in the graph that triggers a rebuild.
+    pub rebuild_dead_fraction: f32,
+    /// Slots of the neighbour memo (0 disables it).
+    pub memo_slots: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            dim: crate::embed::DEFAULT_DIM,
+            merge_similarity: 0.98,
+            max_entries: 1_000_000,
+            ewma_alpha: 0.2,
+            hnsw: HnswParams::default(),
+            crossover: Crossover::Auto,
+            graph_batch: 256,
+            rebuild_dead_fraction: 0.25,
+            memo_slots: 16_384,
+        }
+    }
+}
+
+impl StoreConfig {
+    /// Checks every field; the store refuses a config that fails.
+    pub fn validate(&self) -> Result<(), StoreError> {
+        let bad = |field, reason| Err(StoreError::Config { field, reason });
+        if self.dim == 0 {
+            return bad("dim", "must be > 0");
+        }
+        if !(self.merge_similarity > 0.0 && self.merge_similarity <= 1.0) {
+            return bad("merge_similarity", "must be in (0, 1]");
+        }
+        if self.max_entries == 0 || self.max_entries == u32::MAX {
+            return bad("max_entries", "must be in 1..u32::MAX");
+        }
+        if !(self.ewma_alpha > 0.0 && self.ewma_alpha <= 1.0) {
+            return bad("ewma_alpha", "must be in (0, 1]");
+        }
+        if self.hnsw.max_connections < 2 || self.hnsw.max_connections > 256 {
+            return bad("hnsw.max_connections", "must be in 2..=256");
+        }
+        if self.hnsw.ef_construction == 0 || self.hnsw.ef_search == 0 {
+            return bad("hnsw.ef_*", "must be > 0");
+        }
+        if self.graph_batch == 0 {
+            return bad("graph_batch", "must be > 0");
+        }
+        if !(self.rebuild_dead_fraction > 0.0 && self.rebuild_dead_fraction <= 1.0) {
+            return bad("rebuild_dead_fraction", "must be in (0, 1]");
+        }
+        Ok(())
+    }
+}
+
+/// What [`TrajectoryStore::record`] did.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Recorded {
+    /// Folded into an existing entry (near-identical, or the store is full).
+    Merged {
+        /// The entry updated.
+        entry: u32,
+        /// Its similarity to the recorded embedding.
+        similarity: f32,
+    },
+    /// Added as a new entry.
+    Inserted {
+        /// The new entry's id.
+        entry: u32,
+    },
+}
+
+/// Counters and shape of the store, for metrics and the admin API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Entries, tombstoned included.
+    pub entries: u32,
+    /// Tombstoned entries.
+    pub dead: u32,
+    /// Entries covered by the graph.
+    pub graph_len: u32,
+    /// Whether readers currently search the graph (else a flat scan).
+    pub graph_in_use: bool,
+    /// Outcomes merged into existing entries.
+    pub merges: u64,
+    /// Outcomes that added an entry.
+    pub inserts: u64,
+    /// Graph (re)builds from scratch (the first build included).
+    pub rebuilds: u64,
+    /// Memo answers.
+    pub memo_hits: u64,
+    /// Memo lookups that searched.
+    pub memo_misses: u64,
+    /// The current epoch.
+    pub epoch: u64,
+}
+
+/// State shared by the store handle and its indexer thread.
+pub(crate) struct Shared {
+    pub(crate) config: StoreConfig,
+    pub(crate) view: ArcSwap<View>,
+    /// Serialises view updates (writer and indexer publish under it; readers never take it).
+    /// Holds the writer's scratch buffer.
+    write: Mutex<Vec<Neighbour>>,
+    /// One indexing step at a time (background thread or `flush`).
+    pub(crate) indexer: Mutex<()>,
+    pub(crate) wake: Mutex<bool>,
+    pub(crate) wake_cv: Condvar,
+    shutdown: AtomicBool,
+    pub(crate) calibrated_len: AtomicU32,
+    memo: memo::Memo,
+    merges: AtomicU64,
+    inserts: AtomicU64,
+    pub(crate) rebuilds: AtomicU64,
+}
+
+impl Shared {
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutdown.load(Ordering::Acquire)
+    }
+
+    /// Replaces the view with `f(current)` under the writer mutex.
+    pub(crate) fn publish(&self, f: impl FnOnce(&View) -> View) {
+        let _writer = self.write.lock();
+        let current = self.view.load();
+        self.view.store(Arc::new(f(&current)));
+    }
+
+    fn wake_indexer(&self) {
+        *self.wake.lock() = true;
+        self.wake_cv.notify_one();
+    }
+}
+
+/// The trajectory store. See the module docs. `Sync`: share it behind an `Arc`.
+pub struct TrajectoryStore {
+    shared: Arc<Shared>,
+    indexer: Option<JoinHandle<()>>,
+}
+
+impl TrajectoryStore {
+    /// An empty store. Spawns the indexer thread (`vecgate-indexer`) unless the crossover is
+    /// [`Crossover::FlatOnly`].
+    pub fn new(config: StoreConfig) -> Result<TrajectoryStore, StoreError> {
+        let view = View::empty(config.dim);
+        Self::from_view(config, view)
+    }
+
+    pub(crate) fn from_view(
+        config: StoreConfig,
+        view: View,
+    ) -> Result<TrajectoryStore, StoreError> {
+        config.validate()?;
+        let spawn = config.crossover != Crossover::FlatOnly;
+        let shared = Arc::new(Shared {
+            memo: memo::Memo::new(config.memo_slots),
+            config,
+            view: ArcSwap::from_pointee(view),
+            write: Mutex::new(Vec::with_capacity(1)),
+            indexer: Mutex::new(()),
+            wake: Mutex::new(true),
+            wake_cv: Condvar::new(),
+            shutdown: AtomicBool::new(false),
+            calibrated_len: AtomicU32::new(0),
+            merges: AtomicU64::new(0),
+            inserts: AtomicU64::new(0),
+            rebuilds: AtomicU64::new(0),
+        });
+        let indexer = if spawn {
+            let for_thread = Arc::clone(&shared);
+            Some(
+                std::thread::Builder::new()
+                    .name("vecgate-indexer".into())
+                    .spawn(move || indexer::run(for_thread))
+                    .map_err(|_| StoreError::Config {
+                        field: "crossover",
+                        reason: "could not spawn the indexer thread",
+                    })?,
+            )
+        } else {
+            None
+        };
+        Ok(TrajectoryStore { shared, indexer })
+    }
+
+    /// The store's configuration.
+    pub fn config(&self) -> &StoreConfig {
+        &self.shared.config
+    }
+
+    /// Entries, tombstoned included (ids are `0..len`).
+    pub fn len(&self) -> usize {
+        self.shared.view.load().len as usize
+    }
+
+    /// True when the store holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The current epoch: changes whenever entries are added or forgotten.
+    pub fn epoch(&self) -> u64 {
+        self.shared.view.load().epoch
+    }
+
+    /// The `k` nearest live entries to `query` (unit vector of the store's dimension), best
+    /// first, into `out` (cleared first). A query of the wrong length finds nothing. Lock-free
+    /// against the writer; allocates only inside hnsw_rs when the graph is in use.
+    pub fn search(&self, query: &[f32], k: usize, out: &mut Vec<Neighbour>) {
+        let view = self.shared.view.load();
+        if query.len() != view.dim {
+            out.clear();
+            return;
+        }
+        view.search(query, k, self.shared.config.hnsw.ef_search, out);
+    }
+
+    /// Like [`TrajectoryStore::search`], but a request `key` seen at the same epoch (and same
+    /// `k` ≤ [`MEMO_K`]) is answered from the memo. Returns true on a memo hit.
+    pub fn search_memo(&self, key: u64, query: &[f32], k: usize, out: &mut Vec<Neighbour>) -> bool {
+        let view = self.shared.view.load();
+        if self.shared.config.memo_slots > 0 && k <= MEMO_K {
+            if self.shared.memo.get(key, view.epoch, k, out) {
+                return true;
+            }
+        }
+        if query.len() != view.dim {
+            out.clear();
+            return false;
+        }
+        view.search(query, k, self.shared.config.hnsw.ef_search, out);
+        if self.shared.config.memo_slots > 0 {
+            self.shared.memo.put(key, view.epoch, k, out);
+        }
+        false
+    }
+
+    /// Folds one outcome into the store: merged into the nearest entry when it is near-identical
+    /// (or the store is full), else inserted as a new entry.
+    pub fn record(
+        &self,
+        embedding: &[f32],
+        outcome: &TrajectoryOutcome,
+    ) -> Result<Recorded, StoreError> {
+        check_vector(embedding, self.shared.config.dim)?;
+        let config = &self.shared.config;
+        let mut nearest = self.shared.write.lock();
+        let view = self.shared.view.load_full();
+        view.search(embedding, 1, config.hnsw.ef_search, &mut nearest);
+        if let Some(&best) = nearest.first() {
+            if best.similarity >= config.merge_similarity || view.len >= config.max_entries {
+                if let Some(meta) = view.meta(best.entry) {
+                    meta.observe(outcome, config.ewma_alpha);
+                }
+                self.shared.merges.fetch_add(1, Ordering::Relaxed);
+                return Ok(Recorded::Merged {
+                    entry: best.entry,
+                    similarity: best.similarity,
+                });
+            }
+        }
+        let entry = view.len;
+        let next = view.with_row(embedding);
+        if let Some(meta) = next.meta(entry) {
+            meta.observe(outcome, config.ewma_alpha);
+        }
+        let pending = (next.len - next.graph_len) as usize;
+        self.shared.view.store(Arc::new(next));
+        drop(nearest);
+        self.shared.inserts.fetch_add(1, Ordering::Relaxed);
+        if pending >= config.graph_batch || entry + 1 == indexer::AUTO_MIN_GRAPH {
+            self.shared.wake_indexer();
+        }
+        Ok(Recorded::Inserted { entry })
+    }
+
+    /// Calls `f` with each replica's statistics for `entry` in `pool`. `f` runs after the entry's
+    /// lock is released (rows are copied out in small batches), so it may call back into the
+    /// store.
+    pub fn for_each_stat(&self, entry: u32, pool: u32, mut f: impl FnMut(&ReplicaStat)) {
+        const BATCH: usize = 16;
+        let view = self.shared.view.load();
+        let Some(meta) = view.meta(entry) else {
+            return;
+        };
+        let mut skip = 0;
+        loop {
+            let mut batch = [None::<ReplicaStat>; BATCH];
+            let mut n = 0;
+            {
+                let rows = meta.rows.lock();
+                for row in rows.iter().filter(|r: &&StatRow| r.pool == pool).skip(skip) {
+                    if n == BATCH {
+                        break;
+                    }
+                    batch[n] = Some(row.stat);
+                    n += 1;
+                }
+            }
+            batch.iter().flatten().for_each(&mut f);
+            if n < BATCH {
+                return;
+            }
+            skip += n;
+        }
+    }
+
+    /// Tombstones `entry`: it is never returned again and is left out of the next graph
+    /// rebuild. Returns false if it was unknown or already forgotten.
+    pub fn forget(&self, entry: u32) -> bool {
+        let mut forgotten = false;
+        self.shared.publish(|current| {
+            let mut next = current.clone();
+            if let Some(meta) = current.meta(entry) {
+                if !meta.dead.swap(true, Ordering::AcqRel) {
+                    forgotten = true;
+                    next.dead += 1;
+                    if entry < current.graph_len {
+                        next.dead_in_graph += 1;
+                    }
+                    next.epoch += 1;
+                }
+            }
+            next
+        });
+        if forgotten {
+            self.shared.wake_indexer();
+        }
+        forgotten
+    }
+
+    /// Tombstones every live entry whose latest outcome is older than `cutoff_ms` (caller's
+    /// clock). Returns how many. O(entries).
+    pub fn forget_older_than(&self, cutoff_ms: u64) -> u32 {
+        let view = self.shared.view.load_full();
+        let mut n = 0;
+        for entry in 0..view.len {
+            let meta = view.meta(entry).expect("entry < len");
+            if !meta.is_dead() && meta.last_seen_ms() < cutoff_ms && self.forget(entry) {
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Runs the indexer's pending work on the calling thread until the graph covers every entry
+    /// (or no graph is due). For tests, benches and before a snapshot; never on the hot path.
+    pub fn flush(&self) {
+        while indexer::step(&self.shared, true) {}
+    }
+
+    /// Counters and shape.
+    pub fn stats(&self) -> StoreStats {
+        let view = self.shared.view.load();
+        StoreStats {
+            entries: view.len,
+            dead: view.dead,
+            graph_len: view.graph_len,
+            graph_in_use: view.graph.is_some() && view.mode == view::Mode::Graph,
+            merges: self.shared.merges.load(Ordering::Relaxed),
+            inserts: self.shared.inserts.load(Ordering::Relaxed),
+            rebuilds: self.shared.rebuilds.load(Ordering::Relaxed),
+            memo_hits: self.shared.memo.hits.load(Ordering::Relaxed),
+            memo_misses: self.shared.memo.misses.load(Ordering::Relaxed),
+            epoch: view.epoch,
+        }
+    }
+
+    /// The current view (snapshot export).
+    pub(crate) fn view(&self) -> Arc<View> {
+        self.shared.view.load_full()
+    }
+}
+
+impl Drop for TrajectoryStore {
+    fn drop(&mut self) {
+        self.shared.shutdown.store(true, Ordering::Release);
+        self.shared.wake_indexer();
+        if let Some(handle) = self.indexer.take() {
+            // A panicked indexer has nothing left to clean up.
+            let _ = handle.join();
+        }
+    }
+}
+
+/// Refuses vectors hnsw_rs or the similarity maths cannot take: wrong length, non-finite, or not
+/// unit length (within 1e-3).
+pub(crate) fn check_vector(v: &[f32], dim: usize) -> Result<(), StoreError> {
+    if v.len() != dim {
+        return Err(StoreError::WrongDimension {
+            expected: dim,
+            received: v.len(),
+        });
+    }
+    let norm_sq: f32 = v.iter().map(|x| x * x).sum();
+    if !norm_sq.is_finite() || (norm_sq - 1.0).abs() > 2e-3 {
+        return Err(StoreError::InvalidVector);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,330 @@
+use super::*;
+use crate::embed::{Embedder, HashingEmbedder};
+use crate::workload::{SplitMix64, Workload};
+use proptest::prelude::*;
+
+fn outcome(pool: u32, replica: u32, latency_ms: f32, at_ms: u64) -> TrajectoryOutcome {
+    TrajectoryOutcome {
+        pool,
+        replica,
+        latency_ms,
+        success: true,
+        result_bytes: 100,
+        at_ms,
+    }
+}
+
+fn unit(rng: &mut SplitMix64, dim: usize) -> Vec<f32> {
+    let mut v: Vec<f32> = (0..dim).map(|_| rng.unit() as f32 - 0.5).collect();
+    crate::embed::normalize(&mut v).expect("non-zero");
+    v
+}
+
+fn flat_config(dim: usize) -> StoreConfig {
+    StoreConfig {
+        dim,
+        crossover: Crossover::FlatOnly,
+        ..StoreConfig::default()
+    }
+}
+
+fn brute_force(rows: &[Vec<f32>], q: &[f32], k: usize) -> Vec<u32> {
+    let mut all: Vec<(f32, u32)> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (dot(q, r), i as u32))
+        .collect();
+    all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    all.into_iter().take(k).map(|(_, i)| i).collect()
+}
+
+fn workload_vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+    let e = HashingEmbedder::new(dim);
+    let mut w = Workload::new(seed);
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    while out.len() < n {
+        let r = w.next_request();
+        if !seen.insert(r.clone()) {
+            continue;
+        }
+        let mut v = vec![0.0; dim];
+        e.embed(&r.view(), &mut v).expect("embed");
+        out.push(v);
+    }
+    out
+}
+
+#[test]
+fn refuses_bad_vectors_and_configs() {
+    let store = TrajectoryStore::new(flat_config(4)).expect("store");
+    let o = outcome(0, 0, 1.0, 0);
+    assert!(matches!(
+        store.record(&[1.0, 0.0, 0.0], &o),
+        Err(StoreError::WrongDimension {
+            expected: 4,
+            received: 3
+        })
+    ));
+    assert_eq!(store.record(&[0.0; 4], &o), Err(StoreError::InvalidVector));
+    assert_eq!(
+        store.record(&[f32::NAN, 0.0, 0.0, 1.0], &o),
+        Err(StoreError::InvalidVector)
+    );
+    let mut out = vec![];
+    store.search(&[1.0, 0.0], 3, &mut out);
+    assert!(out.is_empty());
+    let bad = StoreConfig {
+        merge_similarity: 1.5,
+        ..StoreConfig::default()
+    };
+    assert!(TrajectoryStore::new(bad).is_err());
+    let bad = StoreConfig {
+        hnsw: HnswParams {
+            max_connections: 300,
+            ..HnswParams::default()
+        },
+        ..StoreConfig::default()
+    };
+    assert!(TrajectoryStore::new(bad).is_err());
+}
+
+#[test]
+fn near_identical_outcomes_merge_and_keep_stats() {
+    let store = TrajectoryStore::new(flat_config(4)).expect("store");
+    let v = [0.5f32, 0.5, 0.5, 0.5];
+    assert_eq!(
+        store.record(&v, &outcome(1, 2, 10.0, 5)),
+        Ok(Recorded::Inserted { entry: 0 })
+    );
+    assert!(matches!(
+        store.record(&v, &outcome(1, 2, 20.0, 9)),
+        Ok(Recorded::Merged { entry: 0, .. })
+    ));
+    store.record(&v, &outcome(1, 3, 7.0, 9)).expect("record");
+    store.record(&v, &outcome(2, 2, 99.0, 9)).expect("record");
+    let mut failing = outcome(1, 2, 30.0, 11);
+    failing.success = false;
+    store.record(&v, &failing).expect("record");
+    let mut seen = vec![];
+    store.for_each_stat(0, 1, |s| seen.push(*s));
+    assert_eq!(seen.len(), 2, "pool 2 must not show up in pool 1");
+    let r2 = seen.iter().find(|s| s.replica == 2).expect("replica 2");
+    // EWMA with α = 0.2: 10 → 12 → 15.6.
+    assert!((r2.mean_ms - 15.6).abs() < 1e-4, "{}", r2.mean_ms);
+    assert_eq!((r2.count, r2.failures, r2.last_seen_ms), (3, 1, 11));
+    assert_eq!(store.len(), 1);
+    let other = [0.5f32, -0.5, 0.5, -0.5];
+    assert_eq!(
+        store.record(&other, &outcome(1, 2, 1.0, 0)),
+        Ok(Recorded::Inserted { entry: 1 })
+    );
+    let s = store.stats();
+    assert_eq!((s.inserts, s.merges, s.entries), (2, 4, 2));
+}
+
+#[test]
+fn for_each_stat_reports_many_replicas() {
+    let store = TrajectoryStore::new(flat_config(2)).expect("store");
+    for replica in 0..40 {
+        store
+            .record(&[1.0, 0.0], &outcome(0, replica, replica as f32, 0))
+            .expect("record");
+    }
+    let mut replicas = vec![];
+    store.for_each_stat(0, 0, |s| replicas.push(s.replica));
+    assert_eq!(replicas, (0..40).collect::<Vec<_>>());
+    store.for_each_stat(7, 0, |_| panic!("unknown entry has no stats"));
+}
+
+#[test]
+fn max_entries_bounds_the_store() {
+    let config = StoreConfig {
+        max_entries: 10,
+        ..flat_config(8)
+    };
+    let store = TrajectoryStore::new(config).expect("store");
+    let mut rng = SplitMix64::new(3);
+    for i in 0..100 {
+        store
+            .record(&unit(&mut rng, 8), &outcome(0, 0, 1.0, i))
+            .expect("record");
+    }
+    assert_eq!(store.len(), 10);
+}
+
+#[test]
+fn forgotten_entries_disappear_and_memo_follows_the_epoch() {
+    let store = TrajectoryStore::new(flat_config(8)).expect("store");
+    let mut rng = SplitMix64::new(9);
+    let rows: Vec<Vec<f32>> = (0..50).map(|_| unit(&mut rng, 8)).collect();
+    for r in &rows {
+        store.record(r, &outcome(0, 0, 1.0, 0)).expect("record");
+    }
+    let mut out = vec![];
+    assert!(!store.search_memo(42, &rows[3], 5, &mut out));
+    assert_eq!(out[0].entry, 3);
+    let first = out.clone();
+    assert!(
+        store.search_memo(42, &rows[3], 5, &mut out),
+        "second time is memoised"
+    );
+    assert_eq!(out, first);
+    assert!(store.forget(3));
+    assert!(!store.forget(3));
+    assert!(!store.search_memo(42, &rows[3], 5, &mut out), "epoch moved");
+    assert!(out.iter().all(|n| n.entry != 3));
+    assert_eq!(store.stats().dead, 1);
+}
+
+#[test]
+fn forget_older_than_uses_last_seen() {
+    let store = TrajectoryStore::new(flat_config(2)).expect("store");
+    store
+        .record(&[1.0, 0.0], &outcome(0, 0, 1.0, 100))
+        .expect("record");
+    store
+        .record(&[0.0, 1.0], &outcome(0, 0, 1.0, 500))
+        .expect("record");
+    assert_eq!(store.forget_older_than(200), 1);
+    let mut out = vec![];
+    store.search(&[1.0, 0.0], 2, &mut out);
+    assert_eq!(out.iter().map(|n| n.entry).collect::<Vec<_>>(), vec![1]);
+}
+
+#[test]
+fn graph_search_agrees_with_brute_force_on_request_embeddings() {
+    let dim = 64;
+    let rows = workload_vectors(3000, dim, 11);
+    let config = StoreConfig {
+        dim,
+        merge_similarity: 1.0,
+        crossover: Crossover::Fixed(1),
+        ..StoreConfig::default()
+    };
+    let store = TrajectoryStore::new(config).expect("store");
+    let mut stored = vec![];
+    for r in &rows {
+        if let Recorded::Inserted { .. } = store.record(r, &outcome(0, 0, 1.0, 0)).expect("record")
+        {
+            stored.push(r.clone());
+        }
+    }
+    store.flush();
+    let stats = store.stats();
+    assert!(
+        stats.graph_in_use && stats.graph_len as usize == store.len(),
+        "{stats:?}"
+    );
+    let queries = workload_vectors(200, dim, 12);
+    let (mut hits, mut total) = (0, 0);
+    let mut out = vec![];
+    for q in &queries {
+        store.search(q, 10, &mut out);
+        let truth = brute_force(&stored, q, 10);
+        // Score by similarity, not id: equal-similarity duplicates are interchangeable.
+        let floor = dot(q, &stored[truth[truth.len() - 1] as usize]) - 1e-6;
+        hits += out
+            .iter()
+            .filter(|n| n.similarity >= floor)
+            .count()
+            .min(truth.len());
+        total += truth.len();
+        assert!(out.windows(2).all(|w| w[0].similarity >= w[1].similarity));
+    }
+    let recall = hits as f64 / total as f64;
+    assert!(recall >= 0.95, "recall@10 {recall}");
+}
+
+#[test]
+fn rebuild_drops_tombstones_from_the_graph() {
+    let dim = 16;
+    let config = StoreConfig {
+        dim,
+        merge_similarity: 1.0,
+        crossover: Crossover::Fixed(1),
+        graph_batch: 8,
+        ..StoreConfig::default()
+    };
+    let store = TrajectoryStore::new(config).expect("store");
+    let mut rng = SplitMix64::new(5);
+    let rows: Vec<Vec<f32>> = (0..400).map(|_| unit(&mut rng, dim)).collect();
+    for r in &rows {
+        store.record(r, &outcome(0, 0, 1.0, 0)).expect("record");
+    }
+    store.flush();
+    for e in 0..200 {
+        store.forget(e);
+    }
+    store.flush();
+    let view = store.view();
+    assert!(store.stats().rebuilds >= 1, "a rebuild must have run");
+    assert!(
+        view.dead_in_graph as f32 <= 0.25 * view.graph_len as f32,
+        "{}",
+        view.dead_in_graph
+    );
+    let mut out = vec![];
+    for (i, r) in rows.iter().enumerate().skip(200).take(20) {
+        store.search(r, 3, &mut out);
+        assert_eq!(out[0].entry, i as u32);
+        assert!(out.iter().all(|n| n.entry >= 200));
+    }
+}
+
+#[test]
+fn readers_search_while_the_writer_records() {
+    let dim = 32;
+    let rows = workload_vectors(2000, dim, 21);
+    let config = StoreConfig {
+        dim,
+        merge_similarity: 1.0,
+        crossover: Crossover::Fixed(256),
+        graph_batch: 64,
+        ..StoreConfig::default()
+    };
+    let store = std::sync::Arc::new(TrajectoryStore::new(config).expect("store"));
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (store, done, rows) = (store.clone(), done.clone(), rows.clone());
+        std::thread::spawn(move || {
+            let mut out = vec![];
+            let mut searches = 0;
+            while !done.load(std::sync::atomic::Ordering::Acquire) {
+                store.search(&rows[searches % rows.len()], 5, &mut out);
+                assert!(out.iter().all(|n| (n.entry as usize) < store.len()));
+                searches += 1;
+            }
+            searches
+        })
+    };
+    for r in &rows {
+        store.record(r, &outcome(0, 0, 1.0, 0)).expect("record");
+    }
+    done.store(true, std::sync::atomic::Ordering::Release);
+    assert!(reader.join().expect("reader") > 0);
+    store.flush();
+    let mut out = vec![];
+    store.search(&rows[1234], 1, &mut out);
+    assert!(out[0].similarity > 0.999);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+    #[test]
+    fn flat_search_is_exact(seed in any::<u64>(), n in 1usize..300, k in 1usize..20) {
+        let dim = 12;
+        let store = TrajectoryStore::new(StoreConfig { merge_similarity: 1.0, ..flat_config(dim) }).expect("store");
+        let mut rng = SplitMix64::new(seed);
+        let rows: Vec<Vec<f32>> = (0..n).map(|_| unit(&mut rng, dim)).collect();
+        for r in &rows {
+            store.record(r, &outcome(0, 0, 1.0, 0)).expect("record");
+        }
+        prop_assume!(store.len() == n);
+        let q = unit(&mut rng, dim);
+        let mut out = vec![];
+        store.search(&q, k, &mut out);
+        let got: Vec<u32> = out.iter().map(|n| n.entry).collect();
+        prop_assert_eq!(got, brute_force(&rows, &q, k));
+    }
+}
