@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod cache;
 pub mod canonical;
 pub mod embed;
 pub mod error;

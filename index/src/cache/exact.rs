@@ -1,0 +1,350 @@
+//! The exact pattern cache: full-key verified, TTL'd, byte-bounded LRU with tag invalidation.
+
+use super::key::{CacheKey, Target, pool_tag, target_tag};
+use bytes::Bytes;
+use parking_lot::Mutex;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Bytes charged per entry on top of its key and value (slot, map and tag bookkeeping).
+pub const ENTRY_OVERHEAD: usize = 160;
+
+const SHARDS: usize = 16;
+const NIL: u32 = u32::MAX;
+
+/// Exact cache configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExactCacheConfig {
+    /// Bound on keys + values + [`ENTRY_OVERHEAD`] per entry, over all shards. Each of the 16
+    /// shards gets 1/16 of it, and an entry larger than a shard's share is not stored.
+    pub max_bytes: usize,
+}
+
+impl Default for ExactCacheConfig {
+    fn default() -> Self {
+        ExactCacheConfig {
+            max_bytes: 64 << 20,
+        }
+    }
+}
+
+/// Counters of the exact cache (monotonic).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Lookups answered.
+    pub hits: u64,
+    /// Lookups not answered (absent, expired, or a hash collision).
+    pub misses: u64,
+    /// Entries stored.
+    pub inserts: u64,
+    /// Entries dropped to respect the byte bound.
+    pub evictions: u64,
+    /// Entries dropped because their TTL passed.
+    pub expirations: u64,
+    /// Entries dropped by invalidation.
+    pub invalidations: u64,
+    /// Lookups whose hash matched an entry with a different full key.
+    pub collisions: u64,
+    /// Inserts refused because the entry alone exceeds a shard's byte share.
+    pub too_large: u64,
+    /// Entries currently stored.
+    pub entries: u64,
+    /// Bytes currently charged.
+    pub bytes: u64,
+}
+
+struct Slot {
+    hash: u128,
+    key: Box<[u8]>,
+    value: Bytes,
+    expires_at_ms: u64,
+    cost: usize,
+    tags: [u64; 2],
+    prev: u32,
+    next: u32,
+}
+
+/// One lock's worth of the cache. LRU order is an intrusive list through `slots` (head = most
+/// recent); tags map to the slots carrying them, so invalidation touches only those.
+#[derive(Default)]
+struct Shard {
+    map: HashMap<u128, u32>,
+    slots: Vec<Option<Slot>>,
+    free: Vec<u32>,
+    head: u32,
+    tail: u32,
+    bytes: usize,
+    tags: HashMap<u64, HashSet<u32>>,
+}
+
+impl Shard {
+    fn new() -> Shard {
+        Shard {
+            head: NIL,
+            tail: NIL,
+            ..Shard::default()
+        }
+    }
+
+    fn slot(&mut self, i: u32) -> &mut Slot {
+        self.slots[i as usize]
+            .as_mut()
+            .expect("linked slot is live")
+    }
+
+    fn unlink(&mut self, i: u32) {
+        let (prev, next) = {
+            let s = self.slot(i);
+            (s.prev, s.next)
+        };
+        if prev == NIL {
+            self.head = next;
+        } else {
+            self.slot(prev).next = next;
+        }
+        if next == NIL {
+            self.tail = prev;
+        } else {
+            self.slot(next).prev = prev;
+        }
+    }
+
+    fn push_front(&mut self, i: u32) {
+        let head = self.head;
+        {
+            let s = self.slot(i);
+            s.prev = NIL;
+            s.next = head;
+        }
+        if head != NIL {
+            self.slot(head).prev = i;
+        } else {
+            self.tail = i;
+        }
+        self.head = i;
+    }
+
+    fn remove(&mut self, i: u32) -> Slot {
+        self.unlink(i);
+        let slot = self.slots[i as usize].take().expect("live slot");
+        self.map.remove(&slot.hash);
+        for tag in slot.tags {
+            if let Some(set) = self.tags.get_mut(&tag) {
+                set.remove(&i);
+                if set.is_empty() {
+                    self.tags.remove(&tag);
+                }
+            }
+        }
+        self.bytes -= slot.cost;
+        self.free.push(i);
+        slot
+    }
+}
+
+/// The exact layer of the pattern cache. See the [module docs](super).
+pub struct ExactCache {
+    /// `CacheKey::hash` in production; tests swap in a colliding hash to prove verification.
+    hasher: fn(&CacheKey<'_>) -> u128,
+    shards: Box<[Mutex<Shard>]>,
+    shard_budget: usize,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    inserts: AtomicU64,
+    evictions: AtomicU64,
+    expirations: AtomicU64,
+    invalidations: AtomicU64,
+    collisions: AtomicU64,
+    too_large: AtomicU64,
+}
+
+impl ExactCache {
+    /// An empty cache.
+    pub fn new(config: ExactCacheConfig) -> ExactCache {
+        ExactCache {
+            hasher: |k| k.hash(),
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::new())).collect(),
+            shard_budget: config.max_bytes / SHARDS,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            inserts: AtomicU64::new(0),
+            evictions: AtomicU64::new(0),
+            expirations: AtomicU64::new(0),
+            invalidations: AtomicU64::new(0),
+            collisions: AtomicU64::new(0),
+            too_large: AtomicU64::new(0),
+        }
+    }
+
+    /// A cache whose key hash is `hasher` (tests force collisions with it).
+    #[cfg(test)]
+    pub(crate) fn with_hasher(
+        config: ExactCacheConfig,
+        hasher: fn(&CacheKey<'_>) -> u128,
+    ) -> ExactCache {
+        ExactCache {
+            hasher,
+            ..ExactCache::new(config)
+        }
+    }
+
+    fn shard(&self, hash: u128) -> &Mutex<Shard> {
+        &self.shards[(hash as usize) % SHARDS]
+    }
+
+    /// The stored answer for `key`, if present, unexpired at `now_ms`, and stored under exactly
+    /// this key (the full key is compared, so a hash collision is a miss). Does not allocate.
+    pub fn get(&self, key: &CacheKey<'_>, now_ms: u64) -> Option<Bytes> {
+        let hash = (self.hasher)(key);
+        let mut shard = self.shard(hash).lock();
+        let Some(&i) = shard.map.get(&hash) else {
+            drop(shard);
+            self.misses.fetch_add(1, Ordering::Relaxed);
+            return None;
+        };
+        let slot = shard.slot(i);
+        if !key.matches(&slot.key) {
+            drop(shard);
+            self.collisions.fetch_add(1, Ordering::Relaxed);
+            self.misses.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        if slot.expires_at_ms <= now_ms {
+            shard.remove(i);
+            drop(shard);
+            self.expirations.fetch_add(1, Ordering::Relaxed);
+            self.misses.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        let value = slot.value.clone();
+        shard.unlink(i);
+        shard.push_front(i);
+        drop(shard);
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        Some(value)
+    }
+
+    /// Stores `value` as the answer to `key` until `now_ms + ttl_ms`. Returns false when the
+    /// entry alone is larger than a shard's byte share (nothing is stored then).
+    ///
+    /// The caller decides what is cacheable: only successful results (no JSON-RPC error, no
+    /// `isError: true`) of requests whose tool is read-only, non-destructive and closed-world
+    /// (or operator opt-in). This method stores whatever it is given.
+    pub fn insert(&self, key: &CacheKey<'_>, value: Bytes, ttl_ms: u64, now_ms: u64) -> bool {
+        let hash = (self.hasher)(key);
+        let encoded = key.encode();
+        let cost = encoded.len() + value.len() + ENTRY_OVERHEAD;
+        if cost > self.shard_budget || ttl_ms == 0 {
+            self.too_large
+                .fetch_add(u64::from(ttl_ms != 0), Ordering::Relaxed);
+            return false;
+        }
+        let tags = key.tags();
+        let mut evicted = 0;
+        let mut shard = self.shard(hash).lock();
+        if let Some(&old) = shard.map.get(&hash) {
+            // Same key (an update) or a colliding key: the newest answer wins the slot.
+            shard.remove(old);
+        }
+        while shard.bytes + cost > self.shard_budget && shard.tail != NIL {
+            let tail = shard.tail;
+            shard.remove(tail);
+            evicted += 1;
+        }
+        let slot = Slot {
+            hash,
+            key: encoded,
+            value,
+            expires_at_ms: now_ms.saturating_add(ttl_ms),
+            cost,
+            tags,
+            prev: NIL,
+            next: NIL,
+        };
+        let i = match shard.free.pop() {
+            Some(i) => {
+                shard.slots[i as usize] = Some(slot);
+                i
+            }
+            None => {
+                shard.slots.push(Some(slot));
+                (shard.slots.len() - 1) as u32
+            }
+        };
+        shard.push_front(i);
+        shard.map.insert(hash, i);
+        shard.bytes += cost;
+        for tag in tags {
+            shard.tags.entry(tag).or_default().insert(i);
+        }
+        drop(shard);
+        self.inserts.fetch_add(1, Ordering::Relaxed);
+        self.evictions.fetch_add(evicted, Ordering::Relaxed);
+        true
+    }
+
+    fn invalidate_tag(&self, tag: u64) -> usize {
+        let mut removed = 0;
+        for shard in self.shards.iter() {
+            let mut shard = shard.lock();
+            if let Some(set) = shard.tags.remove(&tag) {
+                for i in set {
+                    if shard.slots[i as usize].is_some() {
+                        shard.remove(i);
+                        removed += 1;
+                    }
+                }
+            }
+        }
+        self.invalidations
+            .fetch_add(removed as u64, Ordering::Relaxed);
+        removed
+    }
+
+    /// Drops every entry of `pool` (e.g. the pool's configuration changed). Returns how many.
+    pub fn invalidate_pool(&self, pool: u32) -> usize {
+        self.invalidate_tag(pool_tag(pool))
+    }
+
+    /// Drops every entry of (pool, target): `Target::Tool` on `notifications/tools/list_changed`
+    /// for each tool, `Target::Resource` on `notifications/resources/updated`. Returns how many.
+    pub fn invalidate_target(&self, pool: u32, target: Target<'_>) -> usize {
+        self.invalidate_tag(target_tag(pool, target))
+    }
+
+    /// Drops everything. Returns how many.
+    pub fn clear(&self) -> usize {
+        let mut removed = 0;
+        for shard in self.shards.iter() {
+            let mut shard = shard.lock();
+            removed += shard.map.len();
+            *shard = Shard::new();
+        }
+        self.invalidations
+            .fetch_add(removed as u64, Ordering::Relaxed);
+        removed
+    }
+
+    /// Counters and occupancy.
+    pub fn stats(&self) -> CacheStats {
+        let (mut entries, mut bytes) = (0u64, 0u64);
+        for shard in self.shards.iter() {
+            let shard = shard.lock();
+            entries += shard.map.len() as u64;
+            bytes += shard.bytes as u64;
+        }
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        CacheStats {
+            hits: load(&self.hits),
+            misses: load(&self.misses),
+            inserts: load(&self.inserts),
+            evictions: load(&self.evictions),
+            expirations: load(&self.expirations),
+            invalidations: load(&self.invalidations),
+            collisions: load(&self.collisions),
+            too_large: load(&self.too_large),
+            entries,
+            bytes,
+        }
+    }
+}
