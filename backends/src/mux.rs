@@ -1,0 +1,548 @@
+//! The transport-independent core of one upstream MCP session.
+//!
+//! Many client sessions share one upstream session, so the [`Mux`] owns everything that keeps
+//! their requests apart: it allocates the upstream JSON-RPC ids, rewrites each request's
+//! `_meta.progressToken` to a replica-unique token (the upstream id itself) and restores the
+//! caller's token on the way back, and routes every incoming message to the one call it belongs
+//! to. Transports only move bytes: they take [`Message`]s from the outbound queue and hand
+//! what they read to [`Mux::dispatch`], saying which request it arrived with ([`Origin`]).
+//!
+//! # Attribution of server→client traffic
+//! Responses and progress are self-identifying (id, token). Server requests (`sampling/…`,
+//! `elicitation/create`, `roots/list`) and `notifications/message` are not:
+//! - Streamable HTTP says which POST they came on ([`Origin::Call`]): that call gets them.
+//! - The HTTP GET stream carries traffic unrelated to any request ([`Origin::Unrelated`]):
+//!   it becomes a [`PoolEvent`].
+//! - stdio and legacy SSE have no association ([`Origin::Unknown`]): the call with an events
+//!   channel gets them if exactly one is in flight, else the most recent such call (the
+//!   highest upstream id); with none, a [`PoolEvent`].
+//!
+//! Upstream `ping` requests are answered here. Nothing in this module blocks: per-call and
+//! pool channels are written with `try_send`, and drops are counted.
+
+use crate::catalog::ListKind;
+use crate::error::CallError;
+use crate::jsonrpc::{ErrorObject, Kind, Message, code, to_raw};
+use crate::pool::PoolEvent;
+use crate::replica::{CallEvent, ServerReply};
+use crate::telemetry::Meters;
+use parking_lot::Mutex;
+use serde_json::value::RawValue;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Which request an incoming message arrived with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// On the response stream of the request with this upstream id.
+    Call(u64),
+    /// On a stream reserved for traffic unrelated to any request (the HTTP GET stream).
+    Unrelated,
+    /// The transport cannot tell (stdio, legacy SSE).
+    Unknown,
+}
+
+/// Which replica a mux serves, for events and error messages.
+#[derive(Clone, Debug)]
+pub(crate) struct ReplicaIdent {
+    pub(crate) pool: u32,
+    pub(crate) replica: u32,
+    pub(crate) pool_name: Arc<str>,
+}
+
+struct Pending {
+    method: String,
+    reply: oneshot::Sender<Result<Box<RawValue>, CallError>>,
+    events: Option<mpsc::Sender<CallEvent>>,
+    /// The caller's own progress token, restored on `notifications/progress`.
+    progress_token: Option<Box<RawValue>>,
+}
+
+/// One upstream session's request table and dispatcher.
+pub(crate) struct Mux {
+    ident: ReplicaIdent,
+    meters: Meters,
+    next_id: AtomicU64,
+    pending: Mutex<Table>,
+    out: mpsc::Sender<Message>,
+    closed: CancellationToken,
+    pool_events: mpsc::Sender<PoolEvent>,
+    /// Lists invalidated by `list_changed`, as [`ListKind::bit`]s, and a wake-up for the
+    /// refresher.
+    dirty: AtomicU8,
+    changed: Notify,
+    /// Milliseconds since `born` at the last message in either direction.
+    last_activity: AtomicU64,
+    born: Instant,
+    /// 2026-07-28 stateless upstreams: `_meta` fields added to every request.
+    stateless_meta: Mutex<Option<Arc<BTreeMap<String, Box<RawValue>>>>>,
+}
+
+struct Table {
+    calls: HashMap<u64, Pending>,
+    closed: Option<String>,
+}
+
+impl Mux {
+    /// A mux whose outbound messages go to the returned receiver (the transport's writer),
+    /// which holds at most `queue` messages: a stalled upstream pushes back on callers.
+    pub(crate) fn new(
+        ident: ReplicaIdent,
+        meters: Meters,
+        queue: usize,
+        pool_events: mpsc::Sender<PoolEvent>,
+    ) -> (Arc<Mux>, mpsc::Receiver<Message>) {
+        let (out, rx) = mpsc::channel(queue.max(1));
+        let mux = Mux {
+            ident,
+            meters,
+            next_id: AtomicU64::new(1),
+            pending: Mutex::new(Table { calls: HashMap::new(), closed: None }),
+            out,
+            closed: CancellationToken::new(),
+            pool_events,
+            dirty: AtomicU8::new(0),
+            changed: Notify::new(),
+            last_activity: AtomicU64::new(0),
+            born: Instant::now(),
+            stateless_meta: Mutex::new(None),
+        };
+        (Arc::new(mux), rx)
+    }
+
+    pub(crate) fn ident(&self) -> &ReplicaIdent {
+        &self.ident
+    }
+
+    /// Cancelled when the session is over (transport died, closed, or shut down).
+    pub(crate) fn closed_token(&self) -> &CancellationToken {
+        &self.closed
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.is_cancelled()
+    }
+
+    /// How long since the last message in either direction.
+    pub(crate) fn idle_for(&self) -> Duration {
+        let last = Duration::from_millis(self.last_activity.load(Ordering::Relaxed));
+        self.born.elapsed().saturating_sub(last)
+    }
+
+    /// Why the session ended, once it has.
+    pub(crate) fn close_reason(&self) -> Option<String> {
+        self.pending.lock().closed.clone()
+    }
+
+    /// Whether the request with upstream id `id` still awaits its answer.
+    pub(crate) fn is_pending(&self, id: u64) -> bool {
+        self.pending.lock().calls.contains_key(&id)
+    }
+
+    /// Requests awaiting their answer.
+    pub(crate) fn pending(&self) -> usize {
+        self.pending.lock().calls.len()
+    }
+
+    fn touch(&self) {
+        let now = self.born.elapsed().as_millis() as u64;
+        self.last_activity.store(now, Ordering::Relaxed);
+    }
+
+    /// Switch to 2026-07-28 stateless mode: every later request carries these `_meta` fields.
+    pub(crate) fn set_stateless_meta(&self, meta: BTreeMap<String, Box<RawValue>>) {
+        *self.stateless_meta.lock() = Some(Arc::new(meta));
+    }
+
+    /// End the session: fail every call in flight with `Unavailable` and stop the transport.
+    pub(crate) fn close(&self, reason: impl Into<String>) {
+        let reason = reason.into();
+        let calls = {
+            let mut table = self.pending.lock();
+            if table.closed.is_none() {
+                table.closed = Some(reason.clone());
+            }
+            std::mem::take(&mut table.calls)
+        };
+        for (_, call) in calls {
+            let _ = call.reply.send(Err(self.unavailable(reason.clone())));
+        }
+        self.closed.cancel();
+    }
+
+    pub(crate) fn unavailable(&self, reason: String) -> CallError {
+        CallError::Unavailable {
+            pool: self.ident.pool_name.to_string(),
+            replica: self.ident.replica,
+            reason,
+        }
+    }
+
+    pub(crate) fn protocol(&self, detail: String) -> CallError {
+        CallError::Protocol {
+            pool: self.ident.pool_name.to_string(),
+            replica: self.ident.replica,
+            detail,
+        }
+    }
+
+    /// Send one request and wait for its answer. Dropping the future sends
+    /// `notifications/cancelled` upstream; so does the deadline passing.
+    pub(crate) async fn request(
+        &self,
+        method: &str,
+        params: Option<Box<RawValue>>,
+        events: Option<mpsc::Sender<CallEvent>>,
+        timeout: Duration,
+    ) -> Result<Box<RawValue>, CallError> {
+        let started = Instant::now();
+        self.meters.calls.increment(1);
+        let result = match tokio::time::timeout(timeout, self.request_inner(method, params, events)).await {
+            Ok(result) => result,
+            Err(_) => Err(CallError::Timeout {
+                pool: self.ident.pool_name.to_string(),
+                replica: self.ident.replica,
+                method: method.to_owned(),
+                after: timeout,
+            }),
+        };
+        match &result {
+            Ok(_) | Err(CallError::Rpc(_)) => {
+                self.meters.call_seconds.record(started.elapsed().as_secs_f64())
+            }
+            Err(_) => {}
+        }
+        if let Err(e) = &result {
+            self.meters.error(e);
+        }
+        result
+    }
+
+    async fn request_inner(
+        &self,
+        method: &str,
+        params: Option<Box<RawValue>>,
+        events: Option<mpsc::Sender<CallEvent>>,
+    ) -> Result<Box<RawValue>, CallError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let stateless = self.stateless_meta.lock().clone();
+        let (params, progress_token) =
+            rewrite_request_params(params, id, stateless.as_deref()).map_err(|e| self.protocol(e))?;
+        let (reply, answer) = oneshot::channel();
+        {
+            let mut table = self.pending.lock();
+            if let Some(reason) = &table.closed {
+                return Err(self.unavailable(reason.clone()));
+            }
+            let pending = Pending { method: method.to_owned(), reply, events, progress_token };
+            table.calls.insert(id, pending);
+        }
+        // From here on, leaving early (drop, deadline) must tell the upstream.
+        let guard = CancelOnDrop { mux: self, id, armed: true };
+        let message = Message::request(to_raw(&id), method, params);
+        self.touch();
+        if self.out.send(message).await.is_err() {
+            drop(guard);
+            return Err(self.unavailable("the transport is closed".into()));
+        }
+        let result = answer.await;
+        guard.disarm();
+        self.touch();
+        match result {
+            Ok(result) => result,
+            Err(_) => Err(self.unavailable("the session ended".into())),
+        }
+    }
+
+    /// Send one notification upstream.
+    pub(crate) async fn notify(&self, method: &str, params: Option<Box<RawValue>>) -> Result<(), CallError> {
+        if let Some(reason) = &self.pending.lock().closed {
+            return Err(self.unavailable(reason.clone()));
+        }
+        self.touch();
+        self.out
+            .send(Message::notification(method, params))
+            .await
+            .map_err(|_| self.unavailable("the transport is closed".into()))
+    }
+
+    /// Fail one call from the transport side (e.g. its HTTP POST failed).
+    pub(crate) fn fail(&self, id: u64, error: CallError) {
+        if let Some(call) = self.pending.lock().calls.remove(&id) {
+            let _ = call.reply.send(Err(error));
+        }
+    }
+
+    /// Route one message read from the upstream.
+    pub(crate) fn dispatch(&self, message: Message, origin: Origin) {
+        self.touch();
+        match message.kind() {
+            Kind::Response => self.on_response(message),
+            Kind::Notification => self.on_notification(message, origin),
+            Kind::Request => self.on_server_request(message, origin),
+        }
+    }
+
+    /// Count (and log) upstream output that is not JSON-RPC. If it still names one of our
+    /// request ids, that request fails with a protocol error instead of waiting for its
+    /// deadline.
+    pub(crate) fn bad_message(&self, bytes: &[u8], detail: &str) {
+        self.meters.bad_messages.increment(1);
+        let shown = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned();
+        tracing::warn!(pool = %self.ident.pool_name, replica = self.ident.replica, %detail, output = %shown, "bad upstream output");
+        #[derive(serde::Deserialize)]
+        struct IdOnly {
+            id: Option<serde_json::Value>,
+        }
+        if let Ok(IdOnly { id: Some(id) }) = serde_json::from_slice::<IdOnly>(bytes) {
+            if let Some(id) = id.as_u64() {
+                self.fail(id, self.protocol(format!("{detail}: {shown}")));
+            }
+        }
+    }
+
+    fn on_response(&self, message: Message) {
+        let Some(id) = message.id.as_ref().and_then(|id| parse_id(id)) else {
+            tracing::debug!(pool = %self.ident.pool_name, id = ?message.id, "response to an id vecgate did not send");
+            return;
+        };
+        let Some(call) = self.pending.lock().calls.remove(&id) else {
+            // Late answer to a cancelled or timed-out request.
+            tracing::debug!(pool = %self.ident.pool_name, id, "response to a request no longer pending");
+            return;
+        };
+        let result = match (message.result, message.error) {
+            (Some(result), None) => Ok(result),
+            (None, Some(error)) => Err(CallError::Rpc(error)),
+            _ => Err(self.protocol(format!("malformed response to {}", call.method))),
+        };
+        let _ = call.reply.send(result);
+    }
+
+    fn on_notification(&self, message: Message, origin: Origin) {
+        let method = message.method.as_deref().unwrap_or_default();
+        match method {
+            "notifications/progress" => self.on_progress(message),
+            "notifications/tools/list_changed"
+            | "notifications/resources/list_changed"
+            | "notifications/prompts/list_changed" => {
+                let bits = ListKind::from_list_changed(method).iter().fold(0, |b, k| b | k.bit());
+                self.dirty.fetch_or(bits, Ordering::AcqRel);
+                self.changed.notify_one();
+            }
+            "notifications/message" => match self.attribute(origin) {
+                Some((_, events)) => self.to_call(&events, CallEvent::Notification(message)),
+                None => self.to_pool(message),
+            },
+            _ => match origin {
+                Origin::Call(id) => match self.events_of(id) {
+                    Some(events) => self.to_call(&events, CallEvent::Notification(message)),
+                    None => self.to_pool(message),
+                },
+                Origin::Unrelated | Origin::Unknown => self.to_pool(message),
+            },
+        }
+    }
+
+    fn on_progress(&self, mut message: Message) {
+        let peek = message.peek_params();
+        let Some(id) = peek.progress_token.and_then(parse_id) else {
+            return;
+        };
+        let target = {
+            let table = self.pending.lock();
+            table.calls.get(&id).and_then(|call| {
+                let events = call.events.clone()?;
+                let token = call.progress_token.clone()?;
+                Some((events, token))
+            })
+        };
+        // Progress is forwarded only while its request is active, and only to it.
+        let Some((events, token)) = target else { return };
+        match replace_field(message.params.as_deref(), "progressToken", token) {
+            Ok(params) => {
+                message.params = Some(params);
+                self.to_call(&events, CallEvent::Notification(message));
+            }
+            Err(e) => self.bad_message(b"", &format!("notifications/progress params: {e}")),
+        }
+    }
+
+    fn on_server_request(&self, message: Message, origin: Origin) {
+        let Some(their_id) = message.id.clone() else { return };
+        if message.method.as_deref() == Some("ping") {
+            let _ = self.out.try_send(Message::result(their_id, to_raw(&serde_json::json!({}))));
+            return;
+        }
+        let (reply, answer) = oneshot::channel::<ServerReply>();
+        let event = CallEvent::Request { message, reply };
+        let undelivered = match self.attribute(origin) {
+            Some((_, events)) => match events.try_send(event) {
+                Ok(()) => None,
+                Err(mpsc::error::TrySendError::Full(e) | mpsc::error::TrySendError::Closed(e)) => {
+                    self.meters.events_dropped.increment(1);
+                    Some(e)
+                }
+            },
+            None => Some(event),
+        };
+        if let Some(CallEvent::Request { message, reply }) = undelivered {
+            let ident = &self.ident;
+            let pool_event =
+                PoolEvent::ServerRequest { pool: ident.pool, replica: ident.replica, message, reply };
+            if let Err(e) = self.pool_events.try_send(pool_event) {
+                self.meters.events_dropped.increment(1);
+                // Dropping the event drops `reply`: the task below answers with an error.
+                drop(e);
+            }
+        }
+        let out = self.out.clone();
+        tokio::spawn(async move {
+            let answer = match answer.await {
+                Ok(Ok(result)) => Message::result(their_id, result),
+                Ok(Err(error)) => Message::raw_error(their_id, error),
+                Err(_) => Message::error(
+                    Some(their_id),
+                    &ErrorObject::new(code::INTERNAL_ERROR, "vecgate could not relay this request to a client"),
+                ),
+            };
+            let _ = out.send(answer).await;
+        });
+    }
+
+    /// The call that a non-self-identifying message belongs to (see the module doc).
+    fn attribute(&self, origin: Origin) -> Option<(u64, mpsc::Sender<CallEvent>)> {
+        match origin {
+            Origin::Call(id) => self.events_of(id).map(|e| (id, e)),
+            Origin::Unrelated => None,
+            Origin::Unknown => {
+                let table = self.pending.lock();
+                table
+                    .calls
+                    .iter()
+                    .filter_map(|(id, call)| call.events.as_ref().filter(|e| !e.is_closed()).map(|e| (*id, e)))
+                    .max_by_key(|(id, _)| *id)
+                    .map(|(id, e)| (id, e.clone()))
+            }
+        }
+    }
+
+    fn events_of(&self, id: u64) -> Option<mpsc::Sender<CallEvent>> {
+        self.pending.lock().calls.get(&id).and_then(|c| c.events.clone())
+    }
+
+    fn to_call(&self, events: &mpsc::Sender<CallEvent>, event: CallEvent) {
+        if events.try_send(event).is_err() {
+            self.meters.events_dropped.increment(1);
+        }
+    }
+
+    fn to_pool(&self, message: Message) {
+        let event = PoolEvent::Notification { pool: self.ident.pool, replica: self.ident.replica, message };
+        if self.pool_events.try_send(event).is_err() {
+            self.meters.events_dropped.increment(1);
+        }
+    }
+
+    /// Take the set of lists invalidated since the last call.
+    pub(crate) fn take_dirty(&self) -> Vec<ListKind> {
+        let bits = self.dirty.swap(0, Ordering::AcqRel);
+        ListKind::ALL.into_iter().filter(|k| bits & k.bit() != 0).collect()
+    }
+
+    /// Wait until some `list_changed` arrives.
+    pub(crate) async fn list_changed(&self) {
+        self.changed.notified().await
+    }
+}
+
+/// Sends `notifications/cancelled` for a request abandoned before its answer.
+struct CancelOnDrop<'a> {
+    mux: &'a Mux,
+    id: u64,
+    armed: bool,
+}
+
+impl CancelOnDrop<'_> {
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for CancelOnDrop<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let was_pending = self.mux.pending.lock().calls.remove(&self.id).is_some();
+        if was_pending && !self.mux.is_closed() {
+            let params = serde_json::json!({"requestId": self.id, "reason": "cancelled by vecgate"});
+            let cancel = Message::notification("notifications/cancelled", Some(to_raw(&params)));
+            // Best effort: a full queue means the upstream is stalled anyway.
+            if self.mux.out.try_send(cancel).is_err() {
+                self.mux.meters.events_dropped.increment(1);
+            }
+        }
+    }
+}
+
+/// Our ids and tokens are integers; accept them echoed as numbers or numeric strings.
+fn parse_id(raw: &RawValue) -> Option<u64> {
+    let text = raw.get().trim();
+    let text = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(text);
+    text.parse().ok()
+}
+
+/// Replace `params._meta.progressToken` by `token` (returning the caller's), and add the
+/// stateless protocol fields to `_meta` when the upstream needs them. Params without either
+/// are passed through untouched.
+fn rewrite_request_params(
+    params: Option<Box<RawValue>>,
+    token: u64,
+    stateless: Option<&BTreeMap<String, Box<RawValue>>>,
+) -> Result<(Option<Box<RawValue>>, Option<Box<RawValue>>), String> {
+    let has_token = params.as_ref().is_some_and(|p| p.get().contains("progressToken"));
+    if !has_token && stateless.is_none() {
+        return Ok((params, None));
+    }
+    let mut object: BTreeMap<String, Box<RawValue>> = match &params {
+        Some(p) => serde_json::from_str(p.get()).map_err(|e| format!("params is not an object: {e}"))?,
+        None => BTreeMap::new(),
+    };
+    let mut meta: BTreeMap<String, Box<RawValue>> = match object.get("_meta") {
+        Some(m) => serde_json::from_str(m.get()).map_err(|e| format!("params._meta is not an object: {e}"))?,
+        None => BTreeMap::new(),
+    };
+    let original = meta.remove("progressToken");
+    if original.is_some() {
+        meta.insert("progressToken".into(), to_raw(&token));
+    }
+    if let Some(extra) = stateless {
+        for (k, v) in extra {
+            meta.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    if original.is_none() && stateless.is_none() {
+        return Ok((params, None));
+    }
+    object.insert("_meta".into(), to_raw(&meta));
+    Ok((Some(to_raw(&object)), original))
+}
+
+/// `params` with one top-level field replaced.
+fn replace_field(params: Option<&RawValue>, field: &str, value: Box<RawValue>) -> Result<Box<RawValue>, String> {
+    let mut object: BTreeMap<String, Box<RawValue>> = match params {
+        Some(p) => serde_json::from_str(p.get()).map_err(|e| e.to_string())?,
+        None => BTreeMap::new(),
+    };
+    object.insert(field.to_owned(), value);
+    Ok(to_raw(&object))
+}
+
+#[cfg(test)]
+mod tests;

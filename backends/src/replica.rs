@@ -1,0 +1,300 @@
+//! One replica: one MCP session with one upstream (a spawned process or one URL), shared by
+//! every client session the gateway routes to it.
+//!
+//! A [`Replica`] outlives its connections: the supervisor replaces the connection after a
+//! crash, a failed health check or an idle stop, and callers keep the same handle.
+
+use crate::catalog::{Catalog, ServerInfo};
+use crate::config::PoolSpec;
+pub use crate::error::CallError;
+use crate::jsonrpc::Message;
+use crate::mux::{Mux, ReplicaIdent};
+use parking_lot::{Mutex, RwLock};
+use serde_json::value::RawValue;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// The answer to a server→client request: the raw `result`, or a raw JSON-RPC error object.
+pub type ServerReply = Result<Box<RawValue>, Box<RawValue>>;
+
+/// One upstream request.
+#[derive(Debug)]
+pub struct Call {
+    /// The method (`tools/call`, `resources/read`, …).
+    pub method: String,
+    /// Raw params; a `_meta.progressToken` in them is rewritten upstream and restored on the
+    /// progress notifications sent back through `events`.
+    pub params: Option<Box<RawValue>>,
+    /// Where progress, log messages and server→client requests caused by this call go. With
+    /// `None` they are dropped (server requests are then answered with an error).
+    pub events: Option<mpsc::Sender<CallEvent>>,
+    /// Deadline; the pool's `request_timeout` when `None`.
+    pub timeout: Option<Duration>,
+}
+
+/// Something the upstream sent about one in-flight [`Call`].
+#[derive(Debug)]
+pub enum CallEvent {
+    /// A notification related to the call: `notifications/progress` (with the caller's
+    /// original `progressToken`), `notifications/message`, …
+    Notification(Message),
+    /// A server→client request (`sampling/createMessage`, `elicitation/create`,
+    /// `roots/list`) caused by the call. `message.id` is the upstream's id: give the client
+    /// its own. Send the answer through `reply`; dropping `reply` answers with an error.
+    Request {
+        /// The request as the upstream sent it.
+        message: Message,
+        /// Where the answer goes; vecgate writes it upstream under the upstream's id.
+        reply: oneshot::Sender<ServerReply>,
+    },
+}
+
+/// The lifecycle of a replica.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplicaState {
+    /// Spawning or connecting, handshaking, fetching the catalog.
+    Starting,
+    /// Serving requests.
+    Ready,
+    /// Failed; waiting for its restart backoff.
+    Down,
+    /// Stopped after `idle_timeout` without calls; the next call starts it again.
+    Idle,
+    /// Shut down for good.
+    Stopped,
+}
+
+/// One live MCP session of a replica; replaced on every restart.
+pub(crate) struct Connection {
+    pub(crate) mux: Arc<Mux>,
+    pub(crate) server: Arc<ServerInfo>,
+    transport: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Connection {
+    pub(crate) fn new(mux: Arc<Mux>, server: Arc<ServerInfo>, transport: JoinHandle<()>) -> Connection {
+        Connection { mux, server, transport: Mutex::new(Some(transport)) }
+    }
+
+    /// Close the session and wait (bounded) for the transport to finish, child reaped.
+    pub(crate) async fn shutdown(&self, reason: &str) {
+        self.mux.close(reason);
+        let task = self.transport.lock().take();
+        if let Some(task) = task {
+            // The stdio transport needs at most its grace period plus a kill to finish.
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        // Also covers a handshake abandoned half-way: the transport sees the cancellation and
+        // kills its child.
+        self.mux.close("replica stopped");
+    }
+}
+
+/// One replica of a pool. Cheap to share (`Arc<Replica>`).
+pub struct Replica {
+    ident: ReplicaIdent,
+    spec: Arc<PoolSpec>,
+    state: watch::Sender<ReplicaState>,
+    connection: RwLock<Option<Arc<Connection>>>,
+    catalog: RwLock<Option<Arc<Catalog>>>,
+    inflight: AtomicU32,
+    /// Wakes the supervisor of an idle replica.
+    pub(crate) wake: Notify,
+    /// When the last call started, for idle reaping.
+    last_call: Mutex<Instant>,
+    last_error: Mutex<Option<String>>,
+}
+
+impl std::fmt::Debug for Replica {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replica")
+            .field("pool", &self.ident.pool_name)
+            .field("index", &self.ident.replica)
+            .field("state", &self.state())
+            .field("inflight", &self.inflight())
+            .finish()
+    }
+}
+
+impl Replica {
+    pub(crate) fn new(ident: ReplicaIdent, spec: Arc<PoolSpec>) -> Replica {
+        Replica {
+            ident,
+            spec,
+            state: watch::Sender::new(ReplicaState::Starting),
+            connection: RwLock::new(None),
+            catalog: RwLock::new(None),
+            inflight: AtomicU32::new(0),
+            wake: Notify::new(),
+            last_call: Mutex::new(Instant::now()),
+            last_error: Mutex::new(None),
+        }
+    }
+
+    /// The replica's index in its pool.
+    pub fn index(&self) -> u32 {
+        self.ident.replica
+    }
+
+    /// The current state.
+    pub fn state(&self) -> ReplicaState {
+        *self.state.borrow()
+    }
+
+    /// Whether the replica serves requests now.
+    pub fn is_ready(&self) -> bool {
+        self.state() == ReplicaState::Ready
+    }
+
+    /// Calls in progress through this handle (including those waiting for an idle replica to
+    /// start).
+    pub fn inflight(&self) -> u32 {
+        self.inflight.load(Ordering::Relaxed)
+    }
+
+    /// What the upstream said in the handshake; `None` until the replica is ready.
+    pub fn server(&self) -> Option<Arc<ServerInfo>> {
+        self.connection.read().as_ref().map(|c| c.server.clone())
+    }
+
+    /// The replica's catalog; `None` until it is ready.
+    pub fn catalog(&self) -> Option<Arc<Catalog>> {
+        self.catalog.read().clone()
+    }
+
+    /// Why the replica last failed to start or went down, for operators.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().clone()
+    }
+
+    /// A receiver of state changes (e.g. to wait for readiness).
+    pub fn watch_state(&self) -> watch::Receiver<ReplicaState> {
+        self.state.subscribe()
+    }
+
+    /// Send one request and return its raw `result`.
+    ///
+    /// Dropping the future before it completes cancels the request upstream
+    /// (`notifications/cancelled`). If the replica is idle-stopped it is started first; a
+    /// replica that is down fails at once with [`CallError::Unavailable`] so the router can
+    /// pick another.
+    pub async fn call(&self, call: Call) -> Result<Box<RawValue>, CallError> {
+        let timeout = call.timeout.unwrap_or(self.spec.request_timeout);
+        let started = Instant::now();
+        let _inflight = InflightGuard::enter(&self.inflight);
+        *self.last_call.lock() = started;
+        let connection = self.connection_within(timeout).await?;
+        let left = timeout.saturating_sub(started.elapsed());
+        connection.mux.request(&call.method, call.params, call.events, left).await
+    }
+
+    /// Send one notification (e.g. `notifications/roots/list_changed`).
+    pub async fn notify(&self, method: &str, params: Option<Box<RawValue>>) -> Result<(), CallError> {
+        let connection = self.connection().ok_or_else(|| self.unavailable())?;
+        connection.mux.notify(method, params).await
+    }
+
+    pub(crate) fn connection(&self) -> Option<Arc<Connection>> {
+        self.connection.read().clone()
+    }
+
+    async fn connection_within(&self, timeout: Duration) -> Result<Arc<Connection>, CallError> {
+        if let Some(connection) = self.connection() {
+            return Ok(connection);
+        }
+        let mut states = self.state.subscribe();
+        let waited = tokio::time::timeout(timeout, async {
+            loop {
+                let state = *states.borrow_and_update();
+                match state {
+                    ReplicaState::Ready => {
+                        if let Some(connection) = self.connection() {
+                            return Some(connection);
+                        }
+                    }
+                    ReplicaState::Idle => self.wake.notify_one(),
+                    ReplicaState::Starting => {}
+                    ReplicaState::Down | ReplicaState::Stopped => return None,
+                }
+                if states.changed().await.is_err() {
+                    return None;
+                }
+            }
+        })
+        .await;
+        match waited {
+            Ok(Some(connection)) => Ok(connection),
+            Ok(None) | Err(_) => Err(self.unavailable()),
+        }
+    }
+
+    fn unavailable(&self) -> CallError {
+        let reason = match (self.state(), self.last_error()) {
+            (ReplicaState::Down, Some(e)) => format!("down ({e})"),
+            (state, _) => format!("not ready ({state:?})"),
+        };
+        CallError::Unavailable {
+            pool: self.ident.pool_name.to_string(),
+            replica: self.ident.replica,
+            reason,
+        }
+    }
+
+    // === supervisor side ===
+
+    pub(crate) fn ident(&self) -> &ReplicaIdent {
+        &self.ident
+    }
+
+    pub(crate) fn idle_for(&self) -> Duration {
+        self.last_call.lock().elapsed()
+    }
+
+    pub(crate) fn set_state(&self, state: ReplicaState) -> bool {
+        self.state.send_if_modified(|s| std::mem::replace(s, state) != state)
+    }
+
+    pub(crate) fn set_error(&self, error: Option<String>) {
+        *self.last_error.lock() = error;
+    }
+
+    pub(crate) fn install(&self, connection: Arc<Connection>, catalog: Arc<Catalog>) {
+        *self.catalog.write() = Some(catalog);
+        *self.connection.write() = Some(connection);
+        // Idle time counts from readiness, not from the previous life.
+        *self.last_call.lock() = Instant::now();
+    }
+
+    pub(crate) fn set_catalog(&self, catalog: Arc<Catalog>) {
+        *self.catalog.write() = Some(catalog);
+    }
+
+    pub(crate) fn uninstall(&self) -> Option<Arc<Connection>> {
+        *self.catalog.write() = None;
+        self.connection.write().take()
+    }
+}
+
+struct InflightGuard<'a>(&'a AtomicU32);
+
+impl<'a> InflightGuard<'a> {
+    fn enter(counter: &'a AtomicU32) -> InflightGuard<'a> {
+        counter.fetch_add(1, Ordering::Relaxed);
+        InflightGuard(counter)
+    }
+}
+
+impl Drop for InflightGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}

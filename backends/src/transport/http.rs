@@ -1,0 +1,352 @@
+//! The Streamable HTTP client (MCP 2025-03-26 and later).
+//!
+//! Each outbound message is one POST on hyper-util's pooled client (keep-alive, `TCP_NODELAY`).
+//! A request's answer comes back as `application/json` or as a `text/event-stream` on which
+//! the server may first send progress, logs and its own requests for that call; everything
+//! read there is dispatched with [`Origin::Call`]. Notifications and responses get `202`.
+//! The `Mcp-Session-Id` from the `initialize` answer and the negotiated
+//! `MCP-Protocol-Version` go on every later request. A `404` on a live session means the
+//! server forgot it: the session is closed and the supervisor re-initializes. Once the
+//! session is initialized, a GET stream is opened for unsolicited messages if the server
+//! offers one (`405` means it does not).
+
+use super::event_stream::Parser;
+use crate::jsonrpc::{Kind, Message};
+use crate::mux::{Mux, Origin};
+use bytes::Bytes;
+use http::header::{ACCEPT, CONTENT_TYPE, HeaderName, HeaderValue};
+use http::{Method, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use parking_lot::Mutex;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// The pooled HTTP/1.1 client every HTTP replica of a pool shares.
+pub(crate) type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+const SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
+const PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
+const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
+const ACCEPT_BOTH: HeaderValue = HeaderValue::from_static("application/json, text/event-stream");
+const ACCEPT_SSE: HeaderValue = HeaderValue::from_static("text/event-stream");
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+
+/// A JSON answer body larger than this is refused.
+const MAX_BODY: usize = 64 << 20;
+
+/// How many times a response stream closed early is resumed with `Last-Event-ID`.
+const MAX_RESUMES: usize = 3;
+
+/// Build the shared client: keep-alive pooling, Nagle off.
+pub(crate) fn client() -> HttpClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_keepalive(Some(Duration::from_secs(60)));
+    connector.set_connect_timeout(Some(Duration::from_secs(10)));
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(256)
+        .build(connector)
+}
+
+/// Parse and check an upstream URL (plain `http` only: TLS upstreams need a TLS connector
+/// vecgate does not ship yet).
+pub(crate) fn parse_url(url: &str) -> Result<Uri, String> {
+    let uri: Uri = url.parse().map_err(|e| format!("bad URL {url:?}: {e}"))?;
+    match uri.scheme_str() {
+        Some("http") if uri.authority().is_some() => Ok(uri),
+        Some("https") => Err(format!("{url:?}: https upstreams are not supported yet")),
+        _ => Err(format!("{url:?}: expected an http:// URL")),
+    }
+}
+
+/// Parse extra headers once.
+pub(crate) fn parse_headers(headers: &[(String, String)]) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
+    headers
+        .iter()
+        .map(|(k, v)| {
+            let name = HeaderName::try_from(k.as_str()).map_err(|e| format!("header {k:?}: {e}"))?;
+            let value = HeaderValue::try_from(v.as_str()).map_err(|e| format!("header {k:?}: {e}"))?;
+            Ok((name, value))
+        })
+        .collect()
+}
+
+struct Session {
+    client: HttpClient,
+    url: Uri,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    mux: Arc<Mux>,
+    session_id: Mutex<Option<HeaderValue>>,
+    protocol_version: Mutex<Option<HeaderValue>>,
+}
+
+/// Start the session task; nothing is sent until the handshake's first message.
+pub(crate) fn start(
+    client: HttpClient,
+    url: Uri,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    mux: Arc<Mux>,
+    mut outbound: mpsc::Receiver<Message>,
+) -> JoinHandle<()> {
+    let session = Arc::new(Session {
+        client,
+        url,
+        headers,
+        mux,
+        session_id: Mutex::new(None),
+        protocol_version: Mutex::new(None),
+    });
+    tokio::spawn(async move {
+        let closed = session.mux.closed_token().clone();
+        loop {
+            tokio::select! {
+                message = outbound.recv() => match message {
+                    Some(message) => { tokio::spawn(session.clone().post(message)); }
+                    None => break,
+                },
+                _ = closed.cancelled() => break,
+            }
+        }
+        session.terminate().await;
+    })
+}
+
+impl Session {
+    fn request(&self, method: Method, accept: HeaderValue, body: Bytes) -> Request<Full<Bytes>> {
+        let mut builder = Request::builder().method(method).uri(self.url.clone()).header(ACCEPT, accept);
+        if !body.is_empty() {
+            builder = builder.header(CONTENT_TYPE, JSON);
+        }
+        if let Some(id) = self.session_id.lock().clone() {
+            builder = builder.header(SESSION_ID, id);
+        }
+        if let Some(version) = self.protocol_version.lock().clone() {
+            builder = builder.header(PROTOCOL_VERSION, version);
+        }
+        for (name, value) in &self.headers {
+            builder = builder.header(name, value);
+        }
+        builder
+            .body(Full::new(body))
+            .unwrap_or_else(|_| Request::new(Full::new(Bytes::new())))
+    }
+
+    async fn post(self: Arc<Self>, message: Message) {
+        let call = match message.kind() {
+            Kind::Request => message.id.as_deref().and_then(|id| id.get().parse::<u64>().ok()),
+            _ => None,
+        };
+        let method = message.method.clone();
+        let request = self.request(Method::POST, ACCEPT_BOTH, Bytes::from(message.to_bytes()));
+        let response = match self.client.request(request).await {
+            Ok(response) => response,
+            Err(e) => {
+                // The server is unreachable: every call on this session is lost.
+                self.mux.close(format!("POST failed: {e}"));
+                return;
+            }
+        };
+        let status = response.status();
+        if status == StatusCode::NOT_FOUND && self.session_id.lock().is_some() {
+            self.mux.close("the server ended the session (404); re-initializing");
+            return;
+        }
+        if method.as_deref() == Some("initialize") {
+            if let Some(id) = response.headers().get(SESSION_ID) {
+                *self.session_id.lock() = Some(id.clone());
+            }
+        }
+        if status == StatusCode::ACCEPTED {
+            if let Some(id) = call {
+                self.mux.fail(id, self.mux.protocol("202 Accepted in answer to a request".into()));
+            }
+            if method.as_deref() == Some("notifications/initialized") {
+                tokio::spawn(self.clone().listen());
+            }
+            return;
+        }
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let origin = call.map_or(Origin::Unknown, Origin::Call);
+        if content_type.starts_with("text/event-stream") && status.is_success() {
+            self.read_stream(response.into_body(), origin, call).await;
+        } else {
+            self.read_json(status, &content_type, response.into_body(), origin, call).await;
+        }
+        if method.as_deref() == Some("notifications/initialized") && status.is_success() {
+            tokio::spawn(self.clone().listen());
+        }
+    }
+
+    async fn read_json(&self, status: StatusCode, content_type: &str, body: Incoming, origin: Origin, call: Option<u64>) {
+        let bytes = match read_body(body).await {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                if let Some(id) = call {
+                    self.mux.fail(id, self.mux.unavailable(format!("reading the answer: {e}")));
+                }
+                return;
+            }
+        };
+        let parsed = if content_type.starts_with("application/json") || !status.is_success() {
+            Message::parse_body(&bytes).ok()
+        } else {
+            None
+        };
+        match parsed {
+            Some((messages, _)) => {
+                for message in messages {
+                    self.dispatch(message, origin);
+                }
+            }
+            None if status.is_success() && bytes.is_empty() && call.is_none() => {}
+            None => {
+                let shown = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned();
+                let detail = format!("HTTP {status} ({content_type:?}): {shown}");
+                match call {
+                    Some(id) if status.is_server_error() => self.mux.fail(id, self.mux.unavailable(detail)),
+                    Some(id) => self.mux.fail(id, self.mux.protocol(detail)),
+                    None if status.is_success() => self.mux.bad_message(&bytes, "unexpected body"),
+                    None => tracing::warn!(pool = %self.mux.ident().pool_name, %detail, "upstream refused a message"),
+                }
+            }
+        }
+        // A JSON answer that did not contain our response leaves the call pending forever.
+        if let Some(id) = call {
+            self.mux.fail(id, self.mux.protocol(format!("HTTP {status}: the answer did not contain the response")));
+        }
+    }
+
+    /// Read a POST's event stream; resume it with `Last-Event-ID` if it closes before the
+    /// response (2025-11-25 lets servers close streams at will).
+    async fn read_stream(&self, body: Incoming, origin: Origin, call: Option<u64>) {
+        let mut parser = Parser::default();
+        let mut body = body;
+        for attempt in 0..=MAX_RESUMES {
+            if let Err(e) = self.pump(body, &mut parser, origin).await {
+                tracing::debug!(pool = %self.mux.ident().pool_name, error = %e, "response stream broke");
+            }
+            let Some(id) = call else { return };
+            if !self.mux.is_pending(id) {
+                return;
+            }
+            let Some(last) = parser.last_id.clone().filter(|_| attempt < MAX_RESUMES) else { break };
+            let mut request = self.request(Method::GET, ACCEPT_SSE, Bytes::new());
+            if let Ok(value) = HeaderValue::try_from(last) {
+                request.headers_mut().insert(LAST_EVENT_ID, value);
+            }
+            match self.client.request(request).await {
+                Ok(response) if response.status().is_success() => body = response.into_body(),
+                _ => break,
+            }
+        }
+        if let Some(id) = call {
+            self.mux.fail(id, self.mux.unavailable("the response stream closed before the response".into()));
+        }
+    }
+
+    async fn pump(&self, mut body: Incoming, parser: &mut Parser, origin: Origin) -> Result<(), String> {
+        let closed = self.mux.closed_token().clone();
+        loop {
+            let frame = tokio::select! {
+                frame = body.frame() => frame,
+                _ = closed.cancelled() => return Ok(()),
+            };
+            let Some(frame) = frame else { return Ok(()) };
+            let frame = frame.map_err(|e| e.to_string())?;
+            let Ok(data) = frame.into_data() else { continue };
+            for event in parser.feed(&data)? {
+                if event.kind() != "message" || event.data.trim().is_empty() {
+                    continue;
+                }
+                match Message::parse(event.data.as_bytes()) {
+                    Ok(message) => self.dispatch(message, origin),
+                    Err(e) => self.mux.bad_message(event.data.as_bytes(), &e.to_string()),
+                }
+            }
+        }
+    }
+
+    fn dispatch(&self, message: Message, origin: Origin) {
+        // The negotiated version must be on every request after initialize, including the
+        // `notifications/initialized` the handshake sends as soon as this is dispatched.
+        if let (Kind::Response, Some(result)) = (message.kind(), message.result.as_deref()) {
+            if self.protocol_version.lock().is_none() {
+                #[derive(serde::Deserialize)]
+                #[serde(rename_all = "camelCase")]
+                struct Init<'a> {
+                    #[serde(borrow)]
+                    protocol_version: Option<std::borrow::Cow<'a, str>>,
+                }
+                if let Ok(Init { protocol_version: Some(v) }) = serde_json::from_str::<Init<'_>>(result.get()) {
+                    if let Ok(value) = HeaderValue::try_from(v.as_ref()) {
+                        *self.protocol_version.lock() = Some(value);
+                    }
+                }
+            }
+        }
+        self.mux.dispatch(message, origin);
+    }
+
+    /// The GET stream for server messages unrelated to any request; reconnects while the
+    /// session lives, stops when the server does not offer one.
+    async fn listen(self: Arc<Self>) {
+        let mut parser = Parser::default();
+        let mut failures = 0u32;
+        while !self.mux.is_closed() {
+            let mut request = self.request(Method::GET, ACCEPT_SSE, Bytes::new());
+            if let Some(last) = parser.last_id.clone().and_then(|l| HeaderValue::try_from(l).ok()) {
+                request.headers_mut().insert(LAST_EVENT_ID, last);
+            }
+            let response = tokio::select! {
+                r = self.client.request(request) => r,
+                _ = self.mux.closed_token().cancelled() => return,
+            };
+            match response {
+                Ok(r) if r.status().is_success() => {
+                    failures = 0;
+                    let _ = self.pump(r.into_body(), &mut parser, Origin::Unrelated).await;
+                }
+                Ok(r) if r.status() == StatusCode::METHOD_NOT_ALLOWED => return,
+                Ok(r) if r.status() == StatusCode::NOT_FOUND => {
+                    self.mux.close("the server ended the session (404 on GET); re-initializing");
+                    return;
+                }
+                _ => failures += 1,
+            }
+            if failures > 5 {
+                return;
+            }
+            let delay = Duration::from_millis(250 * u64::from(failures.max(1)));
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = self.mux.closed_token().cancelled() => return,
+            }
+        }
+    }
+
+    /// DELETE the session when vecgate is done with it (best effort, bounded).
+    async fn terminate(&self) {
+        if self.session_id.lock().is_none() {
+            return;
+        }
+        let request = self.request(Method::DELETE, ACCEPT_BOTH, Bytes::new());
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.client.request(request)).await;
+    }
+}
+
+async fn read_body(body: Incoming) -> Result<Bytes, String> {
+    let limited = http_body_util::Limited::new(body, MAX_BODY);
+    limited.collect().await.map(|c| c.to_bytes()).map_err(|e| e.to_string())
+}
