@@ -14,6 +14,7 @@ pub mod cache;
 pub mod canonical;
 pub mod embed;
 pub mod error;
+pub mod snapshot;
 pub mod store;
 pub mod workload;
 

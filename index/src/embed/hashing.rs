@@ -268,7 +268,7 @@ fn mix(a: u64, b: u64) -> u64 {
 
 /// `⌊log2 x⌋` clamped to ±1100 and offset to stay positive, as a feature tag; 0 for x < 2^-1100.
 fn log2_bucket(x: f64) -> u64 {
-    if !(x > 0.0) || !x.is_finite() {
+    if x.is_nan() || x <= 0.0 || !x.is_finite() {
         return 0;
     }
     // Exact for every finite positive double: read the binary exponent.

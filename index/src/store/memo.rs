@@ -49,7 +49,7 @@ impl Memo {
     }
 
     fn slot(&self, key: u64) -> &Mutex<Slot> {
-        &self.slots[((key >> 32) * self.slots.len() as u64 >> 32) as usize]
+        &self.slots[(((key >> 32) * self.slots.len() as u64) >> 32) as usize]
     }
 
     /// Copies the memoised neighbours into `out` when present for this key, epoch and `k`.

@@ -37,7 +37,7 @@ pub use stats::{ReplicaStat, TrajectoryOutcome};
 use crate::error::StoreError;
 use arc_swap::ArcSwap;
 use parking_lot::{Condvar, Mutex};
-use stats::StatRow;
+pub(crate) use stats::StatRow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::thread::JoinHandle;
@@ -293,10 +293,11 @@ impl TrajectoryStore {
     /// `k` ≤ [`MEMO_K`]) is answered from the memo. Returns true on a memo hit.
     pub fn search_memo(&self, key: u64, query: &[f32], k: usize, out: &mut Vec<Neighbour>) -> bool {
         let view = self.shared.view.load();
-        if self.shared.config.memo_slots > 0 && k <= MEMO_K {
-            if self.shared.memo.get(key, view.epoch, k, out) {
-                return true;
-            }
+        if self.shared.config.memo_slots > 0
+            && k <= MEMO_K
+            && self.shared.memo.get(key, view.epoch, k, out)
+        {
+            return true;
         }
         if query.len() != view.dim {
             out.clear();
@@ -321,17 +322,17 @@ impl TrajectoryStore {
         let mut nearest = self.shared.write.lock();
         let view = self.shared.view.load_full();
         view.search(embedding, 1, config.hnsw.ef_search, &mut nearest);
-        if let Some(&best) = nearest.first() {
-            if best.similarity >= config.merge_similarity || view.len >= config.max_entries {
-                if let Some(meta) = view.meta(best.entry) {
-                    meta.observe(outcome, config.ewma_alpha);
-                }
-                self.shared.merges.fetch_add(1, Ordering::Relaxed);
-                return Ok(Recorded::Merged {
-                    entry: best.entry,
-                    similarity: best.similarity,
-                });
+        if let Some(&best) = nearest.first()
+            && (best.similarity >= config.merge_similarity || view.len >= config.max_entries)
+        {
+            if let Some(meta) = view.meta(best.entry) {
+                meta.observe(outcome, config.ewma_alpha);
             }
+            self.shared.merges.fetch_add(1, Ordering::Relaxed);
+            return Ok(Recorded::Merged {
+                entry: best.entry,
+                similarity: best.similarity,
+            });
         }
         let entry = view.len;
         let next = view.with_row(embedding);
@@ -385,15 +386,15 @@ impl TrajectoryStore {
         let mut forgotten = false;
         self.shared.publish(|current| {
             let mut next = current.clone();
-            if let Some(meta) = current.meta(entry) {
-                if !meta.dead.swap(true, Ordering::AcqRel) {
-                    forgotten = true;
-                    next.dead += 1;
-                    if entry < current.graph_len {
-                        next.dead_in_graph += 1;
-                    }
-                    next.epoch += 1;
+            if let Some(meta) = current.meta(entry)
+                && !meta.dead.swap(true, Ordering::AcqRel)
+            {
+                forgotten = true;
+                next.dead += 1;
+                if entry < current.graph_len {
+                    next.dead_in_graph += 1;
                 }
+                next.epoch += 1;
             }
             next
         });

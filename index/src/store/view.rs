@@ -8,7 +8,7 @@
 
 use super::graph::Graph;
 use super::kernel::{Neighbour, scan_rows};
-use super::stats::EntryMeta;
+use super::stats::{EntryMeta, StatRow};
 use std::sync::Arc;
 
 /// Rows per vector block and entries per metadata block.
@@ -66,6 +66,58 @@ impl View {
         }
     }
 
+    /// A view holding `rows` (row-major, `dim` wide) as entries `0..n`, with empty statistics
+    /// and no graph: the bulk path for restores.
+    pub(crate) fn from_rows(dim: usize, rows: &[f32]) -> View {
+        let n = rows.len() / dim;
+        let block_floats = BLOCK * dim;
+        let full_blocks = n / BLOCK;
+        let full: Vec<Arc<[f32]>> = rows[..full_blocks * block_floats]
+            .chunks_exact(block_floats)
+            .map(Arc::from)
+            .collect();
+        let tail = Arc::from(&rows[full_blocks * block_floats..n * dim]);
+        let meta = (0..n.div_ceil(BLOCK))
+            .map(|_| {
+                (0..BLOCK)
+                    .map(|_| EntryMeta::default())
+                    .collect::<MetaBlock>()
+            })
+            .collect();
+        View {
+            len: n as u32,
+            full: Arc::new(full),
+            tail,
+            meta: Arc::new(meta),
+            epoch: 1,
+            ..View::empty(dim)
+        }
+    }
+
+    /// Copies out `entry`'s statistics rows.
+    pub(crate) fn export_stats(&self, entry: u32) -> Vec<StatRow> {
+        self.meta(entry)
+            .map(|m| m.rows.lock().clone())
+            .unwrap_or_default()
+    }
+
+    /// Replaces `entry`'s statistics rows.
+    pub(crate) fn import_stats(&self, entry: u32, rows: impl Iterator<Item = StatRow>) {
+        if let Some(m) = self.meta(entry) {
+            *m.rows.lock() = rows.collect();
+        }
+    }
+
+    /// Tombstones `entry` in a view not yet published (restore); published views go through
+    /// `TrajectoryStore::forget`.
+    pub(crate) fn mark_dead(&mut self, entry: u32) {
+        if let Some(m) = self.meta(entry)
+            && !m.dead.swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            self.dead += 1;
+        }
+    }
+
     pub(crate) fn row(&self, entry: u32) -> &[f32] {
         let (block, offset) = (entry as usize / BLOCK, entry as usize % BLOCK);
         let rows: &[f32] = match self.full.get(block) {
@@ -105,7 +157,7 @@ impl View {
         } else {
             next.tail = Arc::from(tail);
         }
-        if id % BLOCK == 0 {
+        if id.is_multiple_of(BLOCK) {
             let block: MetaBlock = (0..BLOCK).map(|_| EntryMeta::default()).collect();
             let mut meta = Vec::with_capacity(self.meta.len() + 1);
             meta.extend(self.meta.iter().cloned());
