@@ -14,6 +14,27 @@
 //!   interior mutability so both callers can share one instance.
 //! - Neither method reads a clock or a global RNG: time and randomness are inputs.
 
+pub mod c3;
+mod config;
+pub mod ewma;
+pub mod knn;
+pub mod least_inflight;
+pub mod oracle;
+pub mod p2c_inflight;
+pub mod peak_ewma;
+pub(crate) mod pick;
+pub mod random;
+pub mod round_robin;
+pub(crate) mod table;
+pub mod vector;
+
+#[cfg(test)]
+pub(crate) mod tests;
+
+pub use config::{DEFAULT_POLICY, POLICY_NAMES, PolicyConfig, build};
+pub use ewma::{DEFAULT_DECAY_SECS, DEFAULT_RTT_MS};
+
+use crate::error::LearnerError;
 use crate::rng::Rng;
 use crate::time::Nanos;
 
@@ -176,6 +197,31 @@ pub trait RoutingPolicy: Send + Sync {
                 })
                 .collect(),
             rule: String::from("this policy does not score candidates"),
+        }
+    }
+
+    /// The learner's background loop (pattern distillation, change detection), called every
+    /// second or so: by a timer in the gateway, in virtual time by the simulator. Stateless
+    /// policies ignore it.
+    fn background_tick(&self, now: Nanos) {
+        let _ = now;
+    }
+
+    /// The learned state as bytes (empty for policies that learn nothing worth keeping).
+    fn snapshot(&self) -> Vec<u8> {
+        Vec::new()
+    }
+
+    /// Replaces the learned state with one produced by [`RoutingPolicy::snapshot`] of the same
+    /// policy and config. Policies without learned state accept only an empty snapshot.
+    fn restore(&self, bytes: &[u8]) -> Result<(), LearnerError> {
+        if bytes.is_empty() {
+            Ok(())
+        } else {
+            Err(LearnerError::Snapshot {
+                policy: self.name(),
+                reason: String::from("this policy keeps no learned state"),
+            })
         }
     }
 }

@@ -1,0 +1,346 @@
+//! The engine: the one object the gateway and the replay simulator both use per request.
+//!
+//! It owns the embedder, the trajectory store and the policy, and runs the request's trip
+//! through them:
+//! 1. [`Engine::features`]: canonical key, tool key, size, and the embedding, computed once
+//!    (embedding is skipped for content-blind policies);
+//! 2. [`Engine::route`]: the neighbour search and evidence rows (only when the policy
+//!    [uses evidence](RoutingPolicy::uses_evidence)), then the policy's choice;
+//! 3. [`Engine::learn`]: the instant loop, synchronously (the simulator calls it inline; the
+//!    gateway feeds it through an [`OutcomeSink`], see [`sink`]);
+//! 4. [`Engine::background_tick`]: the learner's background loop, on the caller's timer.
+//!
+//! The trajectory store records each outcome's *service* time when the caller knows it
+//! (replay) and the response time otherwise (gateway): "how long this replica took on requests
+//! like this" is what both `knn` and `vector` predict.
+
+pub mod sink;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use vecgate_index::canonical::{Canonicalizer, request_key, tool_key};
+use vecgate_index::embed::{Embedder, HashingEmbedder, RequestView};
+use vecgate_index::store::{Neighbour, StoreConfig, TrajectoryOutcome, TrajectoryStore};
+
+pub use sink::{LearnerThread, OutcomeSink, OwnedOutcome};
+
+use crate::error::LearnerError;
+use crate::policy::{
+    Candidate, Decision, Evidence, Explanation, Outcome, PolicyConfig, RequestFeatures, RouteQuery,
+    RoutingPolicy,
+};
+use crate::rng::Rng;
+use crate::time::Nanos;
+
+/// Engine settings.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Neighbours fetched from the store per routed request (1..=64).
+    pub neighbours: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> EngineConfig {
+        EngineConfig { neighbours: 8 }
+    }
+}
+
+/// Per-task buffers for [`Engine::features`]: reuse one per request task so embedding and
+/// canonicalisation do not allocate in steady state.
+#[derive(Debug, Default)]
+pub struct FeatureScratch {
+    embedding: Vec<f32>,
+    canonical: String,
+    canonicalizer: Canonicalizer,
+}
+
+/// Per-task buffers for [`Engine::route`] and [`Engine::explain`] (neighbours and evidence).
+#[derive(Debug, Default)]
+pub struct RouteScratch {
+    neighbours: Vec<Neighbour>,
+    evidence: Vec<Evidence>,
+}
+
+/// Counters of the engine's own work.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct EngineStats {
+    /// Requests whose embedding failed (routed without evidence).
+    pub embed_errors: u64,
+    /// Outcomes the store refused to record.
+    pub record_errors: u64,
+    /// Neighbour searches answered by the store's memo.
+    pub memo_hits: u64,
+}
+
+/// See the module docs.
+pub struct Engine {
+    embedder: Arc<dyn Embedder>,
+    store: Arc<TrajectoryStore>,
+    policy: Arc<dyn RoutingPolicy>,
+    cfg: EngineConfig,
+    embed_errors: AtomicU64,
+    record_errors: AtomicU64,
+    memo_hits: AtomicU64,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("embedder", &self.embedder.id())
+            .field("policy", &self.policy.name())
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// An engine over the given parts. The store's dimension must be the embedder's.
+    pub fn new(
+        embedder: Arc<dyn Embedder>,
+        store: Arc<TrajectoryStore>,
+        policy: Arc<dyn RoutingPolicy>,
+        cfg: EngineConfig,
+    ) -> Result<Engine, LearnerError> {
+        if !(1..=64).contains(&cfg.neighbours) {
+            return Err(LearnerError::InvalidConfig {
+                key: "engine.neighbours",
+                value: cfg.neighbours.to_string(),
+                reason: "must be in 1..=64",
+            });
+        }
+        if store.config().dim != embedder.dim() {
+            return Err(LearnerError::InvalidConfig {
+                key: "store.dim",
+                value: store.config().dim.to_string(),
+                reason: "must equal the embedder's dimension",
+            });
+        }
+        Ok(Engine {
+            embedder,
+            store,
+            policy,
+            cfg,
+            embed_errors: AtomicU64::new(0),
+            record_errors: AtomicU64::new(0),
+            memo_hits: AtomicU64::new(0),
+        })
+    }
+
+    /// The usual assembly: the hashing embedder at the store's dimension, a new store, and the
+    /// policy `policy.policy` built from `policy`.
+    pub fn from_config(
+        policy: &PolicyConfig,
+        store: StoreConfig,
+        cfg: EngineConfig,
+    ) -> Result<Engine, LearnerError> {
+        let embedder = Arc::new(HashingEmbedder::new(store.dim));
+        let store = Arc::new(TrajectoryStore::new(store).map_err(vecgate_index::IndexError::from)?);
+        Engine::new(embedder, store, policy.build()?, cfg)
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &Arc<dyn RoutingPolicy> {
+        &self.policy
+    }
+
+    /// The trajectory store.
+    pub fn store(&self) -> &Arc<TrajectoryStore> {
+        &self.store
+    }
+
+    /// The embedder.
+    pub fn embedder(&self) -> &Arc<dyn Embedder> {
+        &self.embedder
+    }
+
+    /// The request's routing features. `args_raw_json` is the raw JSON of the arguments (or
+    /// params); text that is not JSON is keyed as is. The embedding is empty when the policy is
+    /// content-blind or embedding failed.
+    pub fn features<'a>(
+        &self,
+        method: &str,
+        name: Option<&str>,
+        args_raw_json: Option<&str>,
+        scratch: &'a mut FeatureScratch,
+    ) -> RequestFeatures<'a> {
+        let raw = args_raw_json.unwrap_or("");
+        let canonical: &str = if raw.is_empty() {
+            ""
+        } else if scratch
+            .canonicalizer
+            .canonicalize(raw, &mut scratch.canonical)
+            .is_ok()
+        {
+            &scratch.canonical
+        } else {
+            raw
+        };
+        let key = request_key(method, name, canonical).as_u64();
+        let tool = tool_key(method, name);
+        let size = u32::try_from(raw.len()).unwrap_or(u32::MAX);
+        let mut embedded = false;
+        if self.policy.uses_evidence() {
+            scratch.embedding.resize(self.embedder.dim(), 0.0);
+            let view = RequestView {
+                method,
+                name,
+                arguments: args_raw_json,
+            };
+            embedded = self.embedder.embed(&view, &mut scratch.embedding).is_ok();
+            if !embedded {
+                self.embed_errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        RequestFeatures {
+            embedding: if embedded { &scratch.embedding } else { &[] },
+            key,
+            tool,
+            size,
+        }
+    }
+
+    /// Fills `scratch.evidence` with the neighbours' per-replica statistics in `pool`.
+    fn gather_evidence(
+        &self,
+        pool: u32,
+        features: &RequestFeatures<'_>,
+        scratch: &mut RouteScratch,
+    ) {
+        scratch.evidence.clear();
+        if !self.policy.uses_evidence() || features.embedding.is_empty() {
+            return;
+        }
+        let hit = self.store.search_memo(
+            features.key,
+            features.embedding,
+            self.cfg.neighbours,
+            &mut scratch.neighbours,
+        );
+        if hit {
+            self.memo_hits.fetch_add(1, Ordering::Relaxed);
+        }
+        let evidence = &mut scratch.evidence;
+        for n in &scratch.neighbours {
+            self.store.for_each_stat(n.entry, pool, |s| {
+                evidence.push(Evidence {
+                    similarity: n.similarity,
+                    replica: s.replica,
+                    mean_ms: s.mean_ms,
+                    count: s.count,
+                });
+            });
+        }
+    }
+
+    /// Chooses a candidate for the request. `hindsight_ms` is replay-only (the oracle's input).
+    #[allow(clippy::too_many_arguments)]
+    pub fn route(
+        &self,
+        pool: u32,
+        features: &RequestFeatures<'_>,
+        candidates: &[Candidate],
+        now: Nanos,
+        rng: &mut Rng,
+        hindsight_ms: Option<&[f64]>,
+        scratch: &mut RouteScratch,
+    ) -> Decision {
+        if candidates.len() <= 1 {
+            return Decision::plain(0);
+        }
+        self.gather_evidence(pool, features, scratch);
+        let query = RouteQuery {
+            pool,
+            now,
+            features,
+            candidates,
+            evidence: &scratch.evidence,
+            hindsight_ms,
+        };
+        let d = self.policy.choose(&query, rng);
+        debug_assert!(
+            d.index < candidates.len(),
+            "policy returned an invalid index"
+        );
+        if d.index < candidates.len() {
+            d
+        } else {
+            Decision::plain(0)
+        }
+    }
+
+    /// What the policy would do for this request, and why (`route/explain`). Changes nothing.
+    pub fn explain(
+        &self,
+        pool: u32,
+        features: &RequestFeatures<'_>,
+        candidates: &[Candidate],
+        now: Nanos,
+        scratch: &mut RouteScratch,
+    ) -> Explanation {
+        self.gather_evidence(pool, features, scratch);
+        self.policy.explain(&RouteQuery {
+            pool,
+            now,
+            features,
+            candidates,
+            evidence: &scratch.evidence,
+            hindsight_ms: None,
+        })
+    }
+
+    /// The instant loop for one outcome: the policy learns, and the trajectory is recorded in
+    /// the store (when the request was embedded).
+    pub fn learn(&self, outcome: &Outcome<'_>) {
+        self.learn_with_result(outcome, 0);
+    }
+
+    /// [`Engine::learn`], also recording the result's size in bytes.
+    pub fn learn_with_result(&self, outcome: &Outcome<'_>, result_bytes: u32) {
+        self.policy.observe(outcome);
+        let embedding = outcome.features.embedding;
+        if embedding.is_empty() {
+            return;
+        }
+        let took = outcome.service_ms.unwrap_or(outcome.latency_ms);
+        let trajectory = TrajectoryOutcome {
+            pool: outcome.pool,
+            replica: outcome.replica,
+            latency_ms: took as f32,
+            success: outcome.success,
+            result_bytes,
+            at_ms: outcome.now.as_ms() as u64,
+        };
+        if self.store.record(embedding, &trajectory).is_err() {
+            self.record_errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The learner's background loop (see [`RoutingPolicy::background_tick`]).
+    pub fn background_tick(&self, now: Nanos) {
+        self.policy.background_tick(now);
+    }
+
+    /// The policy's learned state, for the snapshot's learner section.
+    pub fn snapshot_policy(&self) -> Vec<u8> {
+        self.policy.snapshot()
+    }
+
+    /// Restores the policy's learned state from [`Engine::snapshot_policy`]'s bytes.
+    pub fn restore_policy(&self, bytes: &[u8]) -> Result<(), LearnerError> {
+        self.policy.restore(bytes)
+    }
+
+    /// The engine's counters.
+    pub fn stats(&self) -> EngineStats {
+        EngineStats {
+            embed_errors: self.embed_errors.load(Ordering::Relaxed),
+            record_errors: self.record_errors.load(Ordering::Relaxed),
+            memo_hits: self.memo_hits.load(Ordering::Relaxed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
