@@ -11,12 +11,14 @@
 //! - `transport` (private): stdio, Streamable HTTP and legacy SSE, one module each.
 //! - `supervisor` (private): restarts with [`backoff::Backoff`], health pings, idle reaping.
 //! - [`handshake`]: the protocol versions spoken, `initialize`, `server/discover`.
+//! - [`demo`]: the bundled demo MCP server (rmcp), also the `vecgate-demo-server` binary.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod backoff;
 pub mod catalog;
 pub mod config;
+pub mod demo;
 pub mod error;
 pub mod handshake;
 pub mod jsonrpc;
