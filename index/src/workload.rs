@@ -351,3 +351,31 @@ impl Workload {
         }
     }
 }
+
+/// Embeddings of `n` distinct requests from `Workload::new(seed)`, row-major
+/// (`n × embedder.dim()`): the stand-in for a store's entries or a query stream.
+pub fn distinct_embeddings(embedder: &dyn crate::embed::Embedder, n: usize, seed: u64) -> Vec<f32> {
+    let dim = embedder.dim();
+    let mut workload = Workload::new(seed);
+    let mut seen = std::collections::HashSet::with_capacity(n);
+    let mut out = vec![0.0; n * dim];
+    let mut filled = 0;
+    let mut attempts = 0usize;
+    while filled < n {
+        attempts += 1;
+        // Rare catalogue corners run dry: mix in large requests to keep producing new ones.
+        let request = if attempts > 8 * n {
+            workload.large_request(1 + attempts % 3)
+        } else {
+            workload.next_request()
+        };
+        if !seen.insert(request.clone()) {
+            continue;
+        }
+        let row = &mut out[filled * dim..(filled + 1) * dim];
+        if embedder.embed(&request.view(), row).is_ok() {
+            filled += 1;
+        }
+    }
+    out
+}

@@ -55,6 +55,14 @@ impl Graph {
         self.hnsw.insert_slice((row, entry as usize));
     }
 
+    /// Inserts many rows using the global rayon pool.
+    pub(crate) fn insert_many(&self, rows: &[(&[f32], usize)]) {
+        // hnsw_rs wants `&Vec<(&[T], usize)>`; batches of ~1000 per thread as its docs advise.
+        for chunk in rows.chunks(4096) {
+            self.hnsw.parallel_insert_slice(&chunk.to_vec());
+        }
+    }
+
     /// Searches and hands each result with an entry id below `limit` to `f`.
     pub(crate) fn search(
         &self,

@@ -74,11 +74,21 @@ pub(crate) fn step(shared: &Shared, all: bool) -> bool {
             (upto as usize).max(config.max_entries as usize / 4),
         )),
     };
-    for entry in from..upto {
-        if view.is_dead(entry) {
-            skipped += 1;
-        } else {
-            graph.insert(view.row(entry), entry);
+    if all {
+        // `flush`: the caller waits, so use every core.
+        let live: Vec<(&[f32], usize)> = (from..upto)
+            .filter(|&e| !view.is_dead(e))
+            .map(|e| (view.row(e), e as usize))
+            .collect();
+        skipped = (upto - from) - live.len() as u32;
+        graph.insert_many(&live);
+    } else {
+        for entry in from..upto {
+            if view.is_dead(entry) {
+                skipped += 1;
+            } else {
+                graph.insert(view.row(entry), entry);
+            }
         }
     }
     if rebuild {

@@ -118,3 +118,94 @@ pub(crate) fn scan_rows(
         }
     }
 }
+
+/// Widest vectors the quantised scan handles (the query's codes live on the stack).
+pub(crate) const MAX_QUANT_DIM: usize = 512;
+
+/// Symmetric per-vector int8 quantisation: writes `round(x · 127 / max|x|)` into `out` and
+/// returns the scale that maps codes back (`max|x| / 127`; 0 for a zero vector).
+pub(crate) fn quantize(v: &[f32], out: &mut [i8]) -> f32 {
+    let max = v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    if max == 0.0 || !max.is_finite() {
+        out.fill(0);
+        return 0.0;
+    }
+    let inv = 127.0 / max;
+    for (o, x) in out.iter_mut().zip(v) {
+        *o = (x * inv).round().clamp(-127.0, 127.0) as i8;
+    }
+    max / 127.0
+}
+
+/// Integer dot product of two int8 code vectors (exact in i32 for dim ≤ 2^16).
+#[inline]
+pub(crate) fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+    let mut acc = [0i32; LANES];
+    let chunks_a = a.chunks_exact(LANES);
+    let chunks_b = b.chunks_exact(LANES);
+    let (rest_a, rest_b) = (chunks_a.remainder(), chunks_b.remainder());
+    for (ca, cb) in chunks_a.zip(chunks_b) {
+        for i in 0..LANES {
+            acc[i] += i32::from(ca[i]) * i32::from(cb[i]);
+        }
+    }
+    let mut total: i32 = acc.iter().sum();
+    for (x, y) in rest_a.iter().zip(rest_b) {
+        total += i32::from(*x) * i32::from(*y);
+    }
+    total
+}
+
+/// A fixed-capacity best-first list on the stack (the quantised scan's shortlist).
+pub(crate) struct Shortlist {
+    items: [Neighbour; Shortlist::CAPACITY],
+    len: usize,
+    cap: usize,
+}
+
+impl Shortlist {
+    /// Largest shortlist.
+    pub(crate) const CAPACITY: usize = 80;
+
+    pub(crate) fn new(cap: usize) -> Shortlist {
+        Shortlist {
+            items: [Neighbour {
+                entry: 0,
+                similarity: 0.0,
+            }; Shortlist::CAPACITY],
+            len: 0,
+            cap: cap.clamp(1, Shortlist::CAPACITY),
+        }
+    }
+
+    /// The score a candidate must beat to enter a full list.
+    #[inline]
+    pub(crate) fn floor(&self) -> f32 {
+        if self.len == self.cap {
+            self.items[self.len - 1].similarity
+        } else {
+            f32::NEG_INFINITY
+        }
+    }
+
+    #[inline]
+    pub(crate) fn offer(&mut self, candidate: Neighbour) {
+        if self.len == self.cap {
+            if candidate.similarity <= self.items[self.len - 1].similarity {
+                return;
+            }
+            self.len -= 1;
+        }
+        let mut i = self.len;
+        while i > 0 && candidate.similarity > self.items[i - 1].similarity {
+            self.items[i] = self.items[i - 1];
+            i -= 1;
+        }
+        self.items[i] = candidate;
+        self.len += 1;
+    }
+
+    pub(crate) fn as_slice(&self) -> &[Neighbour] {
+        &self.items[..self.len]
+    }
+}

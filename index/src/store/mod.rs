@@ -257,6 +257,33 @@ impl TrajectoryStore {
         Ok(TrajectoryStore { shared, indexer })
     }
 
+    /// A store holding `vectors` (row-major, `config.dim` wide, unit length) as entries
+    /// `0..n` with no statistics yet: seeding from a dataset, and benches. The graph is built in
+    /// the background (or by [`TrajectoryStore::flush`]).
+    pub fn from_vectors(
+        config: StoreConfig,
+        vectors: &[f32],
+    ) -> Result<TrajectoryStore, StoreError> {
+        config.validate()?;
+        if !vectors.len().is_multiple_of(config.dim) {
+            return Err(StoreError::WrongDimension {
+                expected: config.dim,
+                received: vectors.len() % config.dim,
+            });
+        }
+        if vectors.len() / config.dim >= config.max_entries as usize {
+            return Err(StoreError::Config {
+                field: "max_entries",
+                reason: "smaller than the vectors to load",
+            });
+        }
+        for row in vectors.chunks_exact(config.dim) {
+            check_vector(row, config.dim)?;
+        }
+        let view = View::from_rows(config.dim, vectors);
+        Self::from_view(config, view)
+    }
+
     /// The store's configuration.
     pub fn config(&self) -> &StoreConfig {
         &self.shared.config
@@ -287,6 +314,17 @@ impl TrajectoryStore {
             return;
         }
         view.search(query, k, self.shared.config.hnsw.ef_search, out);
+    }
+
+    /// [`TrajectoryStore::search`] with another HNSW `ef` than the configured one (tuning and
+    /// benches; the flat part is exact either way).
+    pub fn search_ef(&self, query: &[f32], k: usize, ef: usize, out: &mut Vec<Neighbour>) {
+        let view = self.shared.view.load();
+        if query.len() != view.dim {
+            out.clear();
+            return;
+        }
+        view.search(query, k, ef, out);
     }
 
     /// Like [`TrajectoryStore::search`], but a request `key` seen at the same epoch (and same
@@ -420,6 +458,10 @@ impl TrajectoryStore {
 
     /// Runs the indexer's pending work on the calling thread until the graph covers every entry
     /// (or no graph is due). For tests, benches and before a snapshot; never on the hot path.
+    ///
+    /// Graph insertion here is parallel (hnsw_rs `parallel_insert_slice`, on the global rayon
+    /// pool); the background indexer inserts serially so it never takes more than one core from
+    /// the request path.
     pub fn flush(&self) {
         while indexer::step(&self.shared, true) {}
     }

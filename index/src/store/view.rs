@@ -7,12 +7,56 @@
 //! so an insert costs O(BLOCK·dim + blocks), not O(entries·dim).
 
 use super::graph::Graph;
-use super::kernel::{Neighbour, scan_rows};
+use super::kernel::{MAX_QUANT_DIM, Neighbour, Shortlist, dot_i8, offer, quantize, scan_rows};
 use super::stats::{EntryMeta, StatRow};
 use std::sync::Arc;
 
 /// Rows per vector block and entries per metadata block.
 pub(crate) const BLOCK: usize = 64;
+
+/// Up to [`BLOCK`] rows: the exact vectors, plus int8 codes and per-row scales for the fast
+/// flat scan (a quarter of the memory traffic; the shortlist is re-ranked on the exact rows).
+#[derive(Default)]
+pub(crate) struct Block {
+    pub(crate) rows: Box<[f32]>,
+    pub(crate) codes: Box<[i8]>,
+    pub(crate) scales: Box<[f32]>,
+}
+
+impl Block {
+    fn from_rows(dim: usize, rows: &[f32]) -> Block {
+        let mut codes = vec![0i8; rows.len()];
+        let scales = rows
+            .chunks_exact(dim)
+            .zip(codes.chunks_exact_mut(dim))
+            .map(|(row, code)| quantize(row, code))
+            .collect();
+        Block {
+            rows: rows.into(),
+            codes: codes.into(),
+            scales,
+        }
+    }
+
+    /// This block plus one row.
+    fn with_row(&self, dim: usize, row: &[f32]) -> Block {
+        let mut rows = Vec::with_capacity(self.rows.len() + dim);
+        rows.extend_from_slice(&self.rows);
+        rows.extend_from_slice(row);
+        let mut codes = Vec::with_capacity(rows.len());
+        codes.extend_from_slice(&self.codes);
+        codes.resize(rows.len(), 0);
+        let scale = quantize(row, &mut codes[self.rows.len()..]);
+        let mut scales = Vec::with_capacity(self.scales.len() + 1);
+        scales.extend_from_slice(&self.scales);
+        scales.push(scale);
+        Block {
+            rows: rows.into(),
+            codes: codes.into(),
+            scales: scales.into(),
+        }
+    }
+}
 
 /// Entries' metadata, allocated a block at a time and shared by every view.
 pub(crate) type MetaBlock = Arc<[EntryMeta]>;
@@ -31,9 +75,9 @@ pub(crate) struct View {
     pub(crate) dim: usize,
     pub(crate) len: u32,
     /// Full vector blocks.
-    pub(crate) full: Arc<Vec<Arc<[f32]>>>,
+    pub(crate) full: Arc<Vec<Arc<Block>>>,
     /// Rows after the full blocks.
-    pub(crate) tail: Arc<[f32]>,
+    pub(crate) tail: Arc<Block>,
     pub(crate) meta: Arc<Vec<MetaBlock>>,
     /// The HNSW graph over entries `0..graph_len` (it may already hold later ones, which
     /// readers ignore because the flat part covers them).
@@ -55,7 +99,7 @@ impl View {
             dim,
             len: 0,
             full: Arc::new(Vec::new()),
-            tail: Arc::from(Vec::new()),
+            tail: Arc::new(Block::default()),
             meta: Arc::new(Vec::new()),
             graph: None,
             graph_len: 0,
@@ -72,11 +116,14 @@ impl View {
         let n = rows.len() / dim;
         let block_floats = BLOCK * dim;
         let full_blocks = n / BLOCK;
-        let full: Vec<Arc<[f32]>> = rows[..full_blocks * block_floats]
+        let full: Vec<Arc<Block>> = rows[..full_blocks * block_floats]
             .chunks_exact(block_floats)
-            .map(Arc::from)
+            .map(|b| Arc::new(Block::from_rows(dim, b)))
             .collect();
-        let tail = Arc::from(&rows[full_blocks * block_floats..n * dim]);
+        let tail = Arc::new(Block::from_rows(
+            dim,
+            &rows[full_blocks * block_floats..n * dim],
+        ));
         let meta = (0..n.div_ceil(BLOCK))
             .map(|_| {
                 (0..BLOCK)
@@ -118,13 +165,16 @@ impl View {
         }
     }
 
-    pub(crate) fn row(&self, entry: u32) -> &[f32] {
-        let (block, offset) = (entry as usize / BLOCK, entry as usize % BLOCK);
-        let rows: &[f32] = match self.full.get(block) {
+    fn block(&self, index: usize) -> &Block {
+        match self.full.get(index) {
             Some(b) => b,
             None => &self.tail,
-        };
-        &rows[offset * self.dim..(offset + 1) * self.dim]
+        }
+    }
+
+    pub(crate) fn row(&self, entry: u32) -> &[f32] {
+        let (block, offset) = (entry as usize / BLOCK, entry as usize % BLOCK);
+        &self.block(block).rows[offset * self.dim..(offset + 1) * self.dim]
     }
 
     pub(crate) fn meta(&self, entry: u32) -> Option<&EntryMeta> {
@@ -144,18 +194,15 @@ impl View {
     pub(crate) fn with_row(&self, row: &[f32]) -> View {
         let mut next = self.clone();
         let id = self.len as usize;
-        let tail_rows = id % BLOCK;
-        let mut tail = Vec::with_capacity((tail_rows + 1) * self.dim);
-        tail.extend_from_slice(&self.tail[..tail_rows * self.dim]);
-        tail.extend_from_slice(row);
-        if tail_rows + 1 == BLOCK {
+        let tail = self.tail.with_row(self.dim, row);
+        if (id + 1).is_multiple_of(BLOCK) {
             let mut full = Vec::with_capacity(self.full.len() + 1);
             full.extend(self.full.iter().cloned());
-            full.push(Arc::from(tail));
+            full.push(Arc::new(tail));
             next.full = Arc::new(full);
-            next.tail = Arc::from(Vec::new());
+            next.tail = Arc::new(Block::default());
         } else {
-            next.tail = Arc::from(tail);
+            next.tail = Arc::new(tail);
         }
         if id.is_multiple_of(BLOCK) {
             let block: MetaBlock = (0..BLOCK).map(|_| EntryMeta::default()).collect();
@@ -169,21 +216,62 @@ impl View {
         next
     }
 
-    /// Flat scan of entries `from..self.len`.
+    /// Flat scan of entries `from..self.len`: int8 shortlist, then exact re-ranking (exact f32
+    /// scan when `k` or the dimension is beyond the shortlist's reach).
     pub(crate) fn scan_from(&self, from: u32, query: &[f32], k: usize, out: &mut Vec<Neighbour>) {
         let dead = |e: u32| self.dead > 0 && self.is_dead(e);
-        let mut entry = from as usize;
         let end = self.len as usize;
+        let shortlist_len = 4 * k + 16;
+        if shortlist_len > Shortlist::CAPACITY || self.dim > MAX_QUANT_DIM {
+            let mut entry = from as usize;
+            while entry < end {
+                let (block, offset) = (entry / BLOCK, entry % BLOCK);
+                let rows = &self.block(block).rows;
+                let in_block = (rows.len() / self.dim).min(end - block * BLOCK);
+                let slice = &rows[offset * self.dim..in_block * self.dim];
+                scan_rows(slice, self.dim, entry as u32, query, k, out, &dead);
+                entry = block * BLOCK + in_block;
+            }
+            return;
+        }
+        let mut query_codes = [0i8; MAX_QUANT_DIM];
+        let query_codes = &mut query_codes[..self.dim];
+        let query_scale = quantize(query, query_codes);
+        let mut shortlist = Shortlist::new(shortlist_len);
+        let mut entry = from as usize;
         while entry < end {
-            let (block, offset) = (entry / BLOCK, entry % BLOCK);
-            let rows: &[f32] = match self.full.get(block) {
-                Some(b) => b,
-                None => &self.tail,
-            };
-            let in_block = (rows.len() / self.dim).min(end - block * BLOCK);
-            let slice = &rows[offset * self.dim..in_block * self.dim];
-            scan_rows(slice, self.dim, entry as u32, query, k, out, &dead);
-            entry = block * BLOCK + in_block;
+            let (block_index, offset) = (entry / BLOCK, entry % BLOCK);
+            let block = self.block(block_index);
+            let in_block = (block.scales.len()).min(end - block_index * BLOCK);
+            let mut floor = shortlist.floor();
+            for i in offset..in_block {
+                let code = &block.codes[i * self.dim..(i + 1) * self.dim];
+                let approx = dot_i8(query_codes, code) as f32 * query_scale * block.scales[i];
+                if approx <= floor {
+                    continue;
+                }
+                let id = (block_index * BLOCK + i) as u32;
+                if dead(id) {
+                    continue;
+                }
+                shortlist.offer(Neighbour {
+                    entry: id,
+                    similarity: approx,
+                });
+                floor = shortlist.floor();
+            }
+            entry = block_index * BLOCK + in_block;
+        }
+        for candidate in shortlist.as_slice() {
+            let similarity = super::kernel::dot(query, self.row(candidate.entry));
+            offer(
+                out,
+                k,
+                Neighbour {
+                    entry: candidate.entry,
+                    similarity,
+                },
+            );
         }
     }
 
@@ -199,7 +287,7 @@ impl View {
                 let extra = if self.dead > 0 { k.min(32) } else { 0 };
                 graph.search(query, k + extra, ef.max(k + extra), self.graph_len, |n| {
                     if !self.is_dead(n.entry) {
-                        super::kernel::offer(out, k, n);
+                        offer(out, k, n);
                     }
                 });
                 self.scan_from(self.graph_len, query, k, out);

@@ -1,0 +1,241 @@
+//! Trajectory-store search: latency percentiles and recall@10 against brute force, flat scan vs
+//! hnsw_rs graph, single thread, then again while a writer records at a steady rate.
+//!
+//! Entries and queries are embeddings of generated MCP-like requests (`vecgate_index::workload`),
+//! not isotropic noise. Environment:
+//! - `VECGATE_BENCH_N`: comma-separated store sizes (default `10000,100000`; `1000000` works but
+//!   the graph build takes a long while on 2 cores);
+//! - `VECGATE_BENCH_DIM`: embedding dimension (default: the embedder's default);
+//! - `VECGATE_BENCH_WRITE_RATE`: writer records per second in the concurrent phase (default 1000).
+//!
+//! Percentiles and recall are printed from this binary's own loop (criterion reports means);
+//! criterion then times single searches at the smallest N.
+
+use criterion::{BenchmarkId, Criterion, criterion_group};
+use hdrhistogram::Histogram;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use vecgate_index::embed::{DEFAULT_DIM, HashingEmbedder};
+use vecgate_index::store::{Crossover, Neighbour, StoreConfig, TrajectoryOutcome, TrajectoryStore};
+use vecgate_index::workload::distinct_embeddings;
+
+fn env_list(name: &str, default: &str) -> Vec<usize> {
+    std::env::var(name)
+        .unwrap_or_else(|_| default.to_owned())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect()
+}
+
+fn dim() -> usize {
+    env_list("VECGATE_BENCH_DIM", &DEFAULT_DIM.to_string())[0]
+}
+
+fn config(dim: usize, crossover: Crossover) -> StoreConfig {
+    StoreConfig {
+        dim,
+        crossover,
+        max_entries: 2_000_000,
+        ..StoreConfig::default()
+    }
+}
+
+/// Latency of searching every query, as (p50, p99) in µs twice: the first run's wall time, and
+/// the best of three runs per query. This 2-core machine is shared, so single samples include
+/// preemption; the best-of-3 figures show the search's own cost. Also returns the results.
+fn measure(
+    queries: &[f32],
+    dim: usize,
+    mut search: impl FnMut(&[f32], &mut Vec<Neighbour>),
+) -> ((f64, f64), (f64, f64), Vec<Vec<Neighbour>>) {
+    let mut raw = Histogram::<u64>::new(3).expect("histogram");
+    let mut best = Histogram::<u64>::new(3).expect("histogram");
+    let mut out = Vec::with_capacity(16);
+    let mut results = Vec::new();
+    for q in queries.chunks_exact(dim) {
+        let mut min = u64::MAX;
+        for run in 0..3 {
+            let t = Instant::now();
+            search(q, &mut out);
+            let ns = t.elapsed().as_nanos() as u64;
+            if run == 0 {
+                raw.record(ns).expect("record");
+            }
+            min = min.min(ns);
+        }
+        best.record(min).expect("record");
+        results.push(out.clone());
+    }
+    let pct = |h: &Histogram<u64>| {
+        (
+            h.value_at_quantile(0.5) as f64 / 1000.0,
+            h.value_at_quantile(0.99) as f64 / 1000.0,
+        )
+    };
+    (pct(&raw), pct(&best), results)
+}
+
+/// recall@k: results at or above the k-th true similarity (ties are interchangeable).
+fn recall(truth: &[Vec<Neighbour>], got: &[Vec<Neighbour>]) -> f64 {
+    let (mut hit, mut total) = (0usize, 0usize);
+    for (t, g) in truth.iter().zip(got) {
+        let floor = t.last().map_or(f32::NEG_INFINITY, |n| n.similarity) - 1e-6;
+        hit += g
+            .iter()
+            .filter(|n| n.similarity >= floor)
+            .count()
+            .min(t.len());
+        total += t.len();
+    }
+    hit as f64 / total.max(1) as f64
+}
+
+fn report(n: usize, dim: usize) {
+    let e = HashingEmbedder::new(dim);
+    let t = Instant::now();
+    let rows = distinct_embeddings(&e, n, 1);
+    let queries = distinct_embeddings(&e, 1000, 2);
+    println!(
+        "index_search N={n} dim={dim}: generated in {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
+    let flat =
+        TrajectoryStore::from_vectors(config(dim, Crossover::FlatOnly), &rows).expect("flat");
+    let ((f50, f99), (fb50, fb99), truth) =
+        measure(&queries, dim, |q, out| flat.search(q, 10, out));
+    println!(
+        "index_search N={n} flat scan: p50 {f50:.1} µs p99 {f99:.1} µs | best-of-3 p50 {fb50:.1} µs p99 {fb99:.1} µs (exact)"
+    );
+
+    let graph =
+        TrajectoryStore::from_vectors(config(dim, Crossover::Fixed(1)), &rows).expect("graph");
+    let t = Instant::now();
+    graph.flush();
+    let build = t.elapsed().as_secs_f64();
+    let params = graph.config().hnsw;
+    println!(
+        "index_search N={n} hnsw build (M={}, ef_c={}, 2-thread parallel insert): {build:.1}s = {:.0} vec/s",
+        params.max_connections,
+        params.ef_construction,
+        n as f64 / build
+    );
+    for ef in [16, 24, 32, 48, 64, 96] {
+        let ((g50, g99), (gb50, gb99), got) =
+            measure(&queries, dim, |q, out| graph.search_ef(q, 10, ef, out));
+        println!(
+            "index_search N={n} hnsw ef={ef}: p50 {g50:.1} µs p99 {g99:.1} µs | best-of-3 p50 {gb50:.1} µs p99 {gb99:.1} µs | recall@10 {:.3} (flat/hnsw best-of-3 p50 = {:.2})",
+            recall(&truth, &got),
+            fb50 / gb50
+        );
+    }
+
+    // Concurrent phase: a writer records novel requests at a steady rate while this thread
+    // searches; the background indexer moves them into the graph in batches.
+    let rate = env_list("VECGATE_BENCH_WRITE_RATE", "1000")[0].max(1);
+    let novel = distinct_embeddings(&e, rate * 4, 3);
+    let graph = Arc::new(graph);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (graph, stop) = (graph.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let period = Duration::from_secs_f64(1.0 / rate as f64);
+            let start = Instant::now();
+            let mut recorded = 0usize;
+            for (i, row) in novel.chunks_exact(dim).enumerate() {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let due = start + period * i as u32;
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                let outcome = TrajectoryOutcome {
+                    pool: 0,
+                    replica: (i % 3) as u32,
+                    latency_ms: 5.0,
+                    success: true,
+                    result_bytes: 200,
+                    at_ms: i as u64,
+                };
+                graph.record(row, &outcome).expect("record");
+                recorded += 1;
+            }
+            (recorded, start.elapsed().as_secs_f64())
+        })
+    };
+    let mut h = Histogram::<u64>::new(3).expect("histogram");
+    let mut out = Vec::with_capacity(16);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut i = 0;
+    while Instant::now() < deadline {
+        let q = &queries[(i % 1000) * dim..(i % 1000 + 1) * dim];
+        let t = Instant::now();
+        graph.search(q, 10, &mut out);
+        h.record(t.elapsed().as_nanos() as u64).expect("record");
+        i += 1;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (recorded, secs) = writer.join().expect("writer");
+    let stats = graph.stats();
+    println!(
+        "index_search N={n} while writing {:.0} rec/s: search p50 {:.1} µs p99 {:.1} µs over {} searches; store {} entries, graph covers {}",
+        recorded as f64 / secs,
+        h.value_at_quantile(0.5) as f64 / 1000.0,
+        h.value_at_quantile(0.99) as f64 / 1000.0,
+        h.len(),
+        stats.entries,
+        stats.graph_len
+    );
+    if n <= 20_000 {
+        let auto =
+            TrajectoryStore::from_vectors(config(dim, Crossover::Auto), &rows).expect("auto");
+        auto.flush();
+        println!(
+            "index_search N={n} Crossover::Auto chose {}",
+            if auto.stats().graph_in_use {
+                "the graph"
+            } else {
+                "the flat scan"
+            }
+        );
+    }
+}
+
+fn criterion_benches(c: &mut Criterion) {
+    let n = env_list("VECGATE_BENCH_N", "10000,100000")[0];
+    let dim = dim();
+    let e = HashingEmbedder::new(dim);
+    let rows = distinct_embeddings(&e, n, 1);
+    let queries = distinct_embeddings(&e, 256, 2);
+    let flat =
+        TrajectoryStore::from_vectors(config(dim, Crossover::FlatOnly), &rows).expect("flat");
+    let graph =
+        TrajectoryStore::from_vectors(config(dim, Crossover::Fixed(1)), &rows).expect("graph");
+    graph.flush();
+    let mut group = c.benchmark_group("index_search");
+    let mut out = Vec::with_capacity(16);
+    for (label, store) in [("flat", &flat), ("hnsw", &graph)] {
+        let mut i = 0;
+        group.bench_function(BenchmarkId::new(label, n), |b| {
+            b.iter(|| {
+                i = (i + 1) % 256;
+                store.search(&queries[i * dim..(i + 1) * dim], 10, &mut out);
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, criterion_benches);
+
+fn main() {
+    let dim = dim();
+    for n in env_list("VECGATE_BENCH_N", "10000,100000") {
+        report(n, dim);
+    }
+    benches();
+    criterion::Criterion::default()
+        .configure_from_args()
+        .final_summary();
+}
