@@ -4,7 +4,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Why a helper could not do what a test asked.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` prints the same text as `Display`, so a test's `.unwrap()` shows the readable
+/// message (with the process output it carries) rather than an escaped struct.
+#[derive(thiserror::Error)]
 pub enum SupportError {
     /// A binary, script or installed package the tests need is not where it should be.
     #[error("{what} not found at {path}: {hint}")]
@@ -76,6 +79,12 @@ pub enum SupportError {
         /// The OS error.
         source: std::io::Error,
     },
+}
+
+impl std::fmt::Debug for SupportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 impl SupportError {
