@@ -313,7 +313,7 @@ async fn elicit(
                 ElicitationAction::Decline => "decline",
                 _ => "cancel",
             };
-            let content = result.content.map(Value::from).unwrap_or_else(|| json!({}));
+            let content = result.content.unwrap_or_else(|| json!({}));
             text(format!("{label}: action={action}, content={content}"))
         }
         Err(e) => CallToolResult::error(vec![ContentBlock::text(format!(
