@@ -19,6 +19,7 @@ pub mod error;
 pub mod learn;
 pub mod policy;
 pub mod rng;
+pub mod sim;
 pub mod time;
 
 pub use error::LearnerError;

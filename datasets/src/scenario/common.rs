@@ -124,19 +124,20 @@ pub(crate) fn filler(rng: &mut StdRng, len: usize) -> String {
     out
 }
 
-/// Round-robin's peak utilisation: records of each pool are assigned to its replicas in turn
-/// (record k of a pool goes to replica `k mod n`, header order, as the `round-robin` policy
-/// does on a healthy pool); for every window of `window` consecutive records of a pool, each
+/// Round-robin's peak utilisation: records are assigned to replicas in turn with one counter
+/// shared by all pools (record k of the file goes to replica `k mod n` of its pool, header
+/// order, as the `round-robin` policy does on healthy pools); for every window of `window` consecutive records of a pool, each
 /// replica's busy time is divided by the window's duration × its slots. Returns the maximum
 /// over windows, replicas and pools (0 when no window has a positive duration).
 pub fn round_robin_peak_utilisation(dataset: &Dataset, window: usize) -> f64 {
     let window = window.max(2);
     let mut peak: f64 = 0.0;
     for pool in &dataset.header.pools {
-        let records: Vec<&Record> = dataset
+        let records: Vec<(usize, &Record)> = dataset
             .records
             .iter()
-            .filter(|r| r.pool == pool.name)
+            .enumerate()
+            .filter(|(_, r)| r.pool == pool.name)
             .collect();
         let n = pool.replicas.len();
         let mut start = 0;
@@ -146,11 +147,11 @@ pub fn round_robin_peak_utilisation(dataset: &Dataset, window: usize) -> f64 {
             if records.len() - end < window / 2 {
                 end = records.len();
             }
-            let span = records[end - 1].t_ms - records[start].t_ms;
+            let span = records[end - 1].1.t_ms - records[start].1.t_ms;
             if span > 0.0 {
                 let mut busy = vec![0.0; n];
-                for (k, r) in records[start..end].iter().enumerate() {
-                    let replica = (start + k) % n;
+                for &(k, r) in &records[start..end] {
+                    let replica = k % n;
                     busy[replica] += service_or_latency(r, &pool.replicas[replica].name);
                 }
                 for (b, spec) in busy.iter().zip(&pool.replicas) {
