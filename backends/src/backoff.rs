@@ -28,11 +28,19 @@ impl Backoff {
 
     /// The delay before the next restart; each call counts one more consecutive failure.
     pub fn next_delay(&mut self) -> Duration {
-        let factor = if self.spec.factor.is_finite() { self.spec.factor.max(1.0) } else { 1.0 };
+        let factor = if self.spec.factor.is_finite() {
+            self.spec.factor.max(1.0)
+        } else {
+            1.0
+        };
         let base = self.spec.min.as_secs_f64() * factor.powi(self.attempt.min(64) as i32);
         let capped = base.min(self.spec.max.as_secs_f64());
         self.attempt = self.attempt.saturating_add(1);
-        let jitter = if self.spec.jitter.is_finite() { self.spec.jitter.clamp(0.0, 1.0) } else { 0.0 };
+        let jitter = if self.spec.jitter.is_finite() {
+            self.spec.jitter.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         // A uniform factor in [1 - jitter, 1 + jitter].
         let spread = 1.0 + jitter * (2.0 * self.rng.next_unit() - 1.0);
         Duration::from_secs_f64((capped * spread).clamp(0.0, self.spec.max.as_secs_f64()))
@@ -119,7 +127,11 @@ mod tests {
     #[test]
     fn nonsense_specs_do_not_panic() {
         let mut b = Backoff::new(
-            BackoffSpec { factor: f64::NAN, jitter: f64::INFINITY, ..spec(0.0) },
+            BackoffSpec {
+                factor: f64::NAN,
+                jitter: f64::INFINITY,
+                ..spec(0.0)
+            },
             0,
         );
         assert_eq!(b.next_delay(), Duration::from_millis(100));

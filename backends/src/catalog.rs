@@ -233,17 +233,39 @@ pub(crate) fn parse_page(kind: ListKind, result: &RawValue) -> Result<Page, Stri
     let next_cursor = match page.get("nextCursor") {
         None | Some(serde_json::Value::Null) => None,
         Some(serde_json::Value::String(s)) => Some(s.clone()),
-        Some(other) => return Err(format!("{}: nextCursor is not a string: {other}", kind.method())),
+        Some(other) => {
+            return Err(format!(
+                "{}: nextCursor is not a string: {other}",
+                kind.method()
+            ));
+        }
     };
     let items = match page.get(kind.field()) {
         Some(serde_json::Value::Array(items)) => items,
-        None => return Ok(Page { items: Vec::new(), next_cursor }),
-        Some(_) => return Err(format!("{}: {:?} is not an array", kind.method(), kind.field())),
+        None => {
+            return Ok(Page {
+                items: Vec::new(),
+                next_cursor,
+            });
+        }
+        Some(_) => {
+            return Err(format!(
+                "{}: {:?} is not an array",
+                kind.method(),
+                kind.field()
+            ));
+        }
     };
     let mut out = Vec::with_capacity(items.len());
     for item in items {
-        let Some(key) = item.get(kind.key_field()).and_then(serde_json::Value::as_str) else {
-            tracing::debug!(list = kind.method(), "skipping an item without its key field");
+        let Some(key) = item
+            .get(kind.key_field())
+            .and_then(serde_json::Value::as_str)
+        else {
+            tracing::debug!(
+                list = kind.method(),
+                "skipping an item without its key field"
+            );
             continue;
         };
         let annotations = if kind == ListKind::Tools {
@@ -257,7 +279,10 @@ pub(crate) fn parse_page(kind: ListKind, result: &RawValue) -> Result<Page, Stri
             annotations,
         });
     }
-    Ok(Page { items: out, next_cursor })
+    Ok(Page {
+        items: out,
+        next_cursor,
+    })
 }
 
 fn hints(annotations: Option<&serde_json::Value>) -> ToolHints {
@@ -306,7 +331,11 @@ mod tests {
 
     #[test]
     fn keys_per_list_and_bad_pages() {
-        let page = parse_page(ListKind::ResourceTemplates, &raw(r#"{"resourceTemplates":[{"uriTemplate":"f://{x}"}]}"#)).unwrap();
+        let page = parse_page(
+            ListKind::ResourceTemplates,
+            &raw(r#"{"resourceTemplates":[{"uriTemplate":"f://{x}"}]}"#),
+        )
+        .unwrap();
         assert_eq!(page.items[0].key, "f://{x}");
         assert!(page.next_cursor.is_none());
         assert!(parse_page(ListKind::Tools, &raw("[]")).is_err());
@@ -318,7 +347,9 @@ mod tests {
     fn capabilities_are_read_from_the_raw_object() {
         let info = ServerInfo {
             protocol_version: "2025-11-25".into(),
-            capabilities: raw(r#"{"tools":{"listChanged":true},"resources":{"subscribe":true},"prompts":null}"#),
+            capabilities: raw(
+                r#"{"tools":{"listChanged":true},"resources":{"subscribe":true},"prompts":null}"#,
+            ),
             server_info: raw("null"),
             instructions: None,
             stateless: false,

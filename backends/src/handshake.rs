@@ -52,7 +52,10 @@ pub(crate) async fn initialize(
         "capabilities": identity.capabilities,
         "clientInfo": identity.client_info,
     });
-    match mux.request("initialize", Some(to_raw(&params)), None, timeout).await {
+    match mux
+        .request("initialize", Some(to_raw(&params)), None, timeout)
+        .await
+    {
         Ok(result) => {
             let info = parse_initialize(mux, &result)?;
             mux.notify("notifications/initialized", None).await?;
@@ -83,7 +86,9 @@ fn parse_initialize(mux: &Mux, result: &RawValue) -> Result<ServerInfo, Handshak
     }
     Ok(ServerInfo {
         protocol_version: wire.protocol_version,
-        capabilities: wire.capabilities.unwrap_or_else(|| to_raw(&serde_json::json!({}))),
+        capabilities: wire
+            .capabilities
+            .unwrap_or_else(|| to_raw(&serde_json::json!({}))),
         server_info: wire.server_info.unwrap_or_else(null_raw),
         instructions: wire.instructions,
         stateless: false,
@@ -96,11 +101,27 @@ async fn discover(
     timeout: Duration,
 ) -> Result<ServerInfo, HandshakeError> {
     let mut meta = BTreeMap::new();
-    meta.insert("io.modelcontextprotocol/protocolVersion".to_owned(), to_raw(STATELESS_VERSION));
-    meta.insert("io.modelcontextprotocol/clientInfo".to_owned(), to_raw(&identity.client_info));
-    meta.insert("io.modelcontextprotocol/clientCapabilities".to_owned(), to_raw(&identity.capabilities));
+    meta.insert(
+        "io.modelcontextprotocol/protocolVersion".to_owned(),
+        to_raw(STATELESS_VERSION),
+    );
+    meta.insert(
+        "io.modelcontextprotocol/clientInfo".to_owned(),
+        to_raw(&identity.client_info),
+    );
+    meta.insert(
+        "io.modelcontextprotocol/clientCapabilities".to_owned(),
+        to_raw(&identity.capabilities),
+    );
     mux.set_stateless_meta(meta);
-    let result = mux.request("server/discover", Some(to_raw(&serde_json::json!({}))), None, timeout).await?;
+    let result = mux
+        .request(
+            "server/discover",
+            Some(to_raw(&serde_json::json!({}))),
+            None,
+            timeout,
+        )
+        .await?;
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Wire {
@@ -113,7 +134,11 @@ async fn discover(
     }
     let wire: Wire = serde_json::from_str(result.get())
         .map_err(|e| mux.protocol(format!("bad server/discover result: {e}")))?;
-    if !wire.supported_versions.iter().any(|v| v == STATELESS_VERSION) {
+    if !wire
+        .supported_versions
+        .iter()
+        .any(|v| v == STATELESS_VERSION)
+    {
         return Err(HandshakeError::Version(wire.supported_versions.join(",")));
     }
     let server_info = wire
@@ -122,7 +147,9 @@ async fn discover(
         .unwrap_or_else(null_raw);
     Ok(ServerInfo {
         protocol_version: STATELESS_VERSION.to_owned(),
-        capabilities: wire.capabilities.unwrap_or_else(|| to_raw(&serde_json::json!({}))),
+        capabilities: wire
+            .capabilities
+            .unwrap_or_else(|| to_raw(&serde_json::json!({}))),
         server_info,
         instructions: wire.instructions,
         stateless: true,
@@ -145,7 +172,11 @@ pub(crate) async fn fetch_catalog(
 }
 
 /// Fetch all pages of one list.
-pub(crate) async fn fetch_list(mux: &Mux, kind: ListKind, timeout: Duration) -> Result<Vec<CatalogItem>, CallError> {
+pub(crate) async fn fetch_list(
+    mux: &Mux,
+    kind: ListKind,
+    timeout: Duration,
+) -> Result<Vec<CatalogItem>, CallError> {
     let mut items = Vec::new();
     let mut cursor: Option<String> = None;
     let mut seen = HashSet::new();
@@ -154,7 +185,10 @@ pub(crate) async fn fetch_list(mux: &Mux, kind: ListKind, timeout: Duration) -> 
             Some(c) => serde_json::json!({ "cursor": c }),
             None => serde_json::json!({}),
         };
-        let result = match mux.request(kind.method(), Some(to_raw(&params)), None, timeout).await {
+        let result = match mux
+            .request(kind.method(), Some(to_raw(&params)), None, timeout)
+            .await
+        {
             Ok(result) => result,
             // A server that declares `resources` but not templates answers method-not-found.
             Err(CallError::Rpc(_)) if kind == ListKind::ResourceTemplates && cursor.is_none() => {
@@ -166,7 +200,9 @@ pub(crate) async fn fetch_list(mux: &Mux, kind: ListKind, timeout: Duration) -> 
         items.extend(page.items);
         match page.next_cursor {
             Some(next) if seen.insert(next.clone()) => cursor = Some(next),
-            Some(next) => return Err(mux.protocol(format!("{}: cursor {next:?} repeats", kind.method()))),
+            Some(next) => {
+                return Err(mux.protocol(format!("{}: cursor {next:?} repeats", kind.method())));
+            }
             None => return Ok(items),
         }
     }

@@ -80,8 +80,14 @@ pub(crate) struct Mux {
     last_activity: AtomicU64,
     born: Instant,
     /// 2026-07-28 stateless upstreams: `_meta` fields added to every request.
-    stateless_meta: Mutex<Option<Arc<BTreeMap<String, Box<RawValue>>>>>,
+    stateless_meta: Mutex<Option<Arc<Meta>>>,
 }
+
+/// A `_meta` object, its values raw.
+type Meta = BTreeMap<String, Box<RawValue>>;
+
+/// Rewritten params and the caller's original progress token.
+type Rewritten = (Option<Box<RawValue>>, Option<Box<RawValue>>);
 
 struct Table {
     calls: HashMap<u64, Pending>,
@@ -102,7 +108,10 @@ impl Mux {
             ident,
             meters,
             next_id: AtomicU64::new(1),
-            pending: Mutex::new(Table { calls: HashMap::new(), closed: None }),
+            pending: Mutex::new(Table {
+                calls: HashMap::new(),
+                closed: None,
+            }),
             out,
             closed: CancellationToken::new(),
             pool_events,
@@ -155,7 +164,7 @@ impl Mux {
     }
 
     /// Switch to 2026-07-28 stateless mode: every later request carries these `_meta` fields.
-    pub(crate) fn set_stateless_meta(&self, meta: BTreeMap<String, Box<RawValue>>) {
+    pub(crate) fn set_stateless_meta(&self, meta: Meta) {
         *self.stateless_meta.lock() = Some(Arc::new(meta));
     }
 
@@ -202,19 +211,21 @@ impl Mux {
     ) -> Result<Box<RawValue>, CallError> {
         let started = Instant::now();
         self.meters.calls.increment(1);
-        let result = match tokio::time::timeout(timeout, self.request_inner(method, params, events)).await {
-            Ok(result) => result,
-            Err(_) => Err(CallError::Timeout {
-                pool: self.ident.pool_name.to_string(),
-                replica: self.ident.replica,
-                method: method.to_owned(),
-                after: timeout,
-            }),
-        };
+        let result =
+            match tokio::time::timeout(timeout, self.request_inner(method, params, events)).await {
+                Ok(result) => result,
+                Err(_) => Err(CallError::Timeout {
+                    pool: self.ident.pool_name.to_string(),
+                    replica: self.ident.replica,
+                    method: method.to_owned(),
+                    after: timeout,
+                }),
+            };
         match &result {
-            Ok(_) | Err(CallError::Rpc(_)) => {
-                self.meters.call_seconds.record(started.elapsed().as_secs_f64())
-            }
+            Ok(_) | Err(CallError::Rpc(_)) => self
+                .meters
+                .call_seconds
+                .record(started.elapsed().as_secs_f64()),
             Err(_) => {}
         }
         if let Err(e) = &result {
@@ -231,19 +242,28 @@ impl Mux {
     ) -> Result<Box<RawValue>, CallError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let stateless = self.stateless_meta.lock().clone();
-        let (params, progress_token) =
-            rewrite_request_params(params, id, stateless.as_deref()).map_err(|e| self.protocol(e))?;
+        let (params, progress_token) = rewrite_request_params(params, id, stateless.as_deref())
+            .map_err(|e| self.protocol(e))?;
         let (reply, answer) = oneshot::channel();
         {
             let mut table = self.pending.lock();
             if let Some(reason) = &table.closed {
                 return Err(self.unavailable(reason.clone()));
             }
-            let pending = Pending { method: method.to_owned(), reply, events, progress_token };
+            let pending = Pending {
+                method: method.to_owned(),
+                reply,
+                events,
+                progress_token,
+            };
             table.calls.insert(id, pending);
         }
         // From here on, leaving early (drop, deadline) must tell the upstream.
-        let guard = CancelOnDrop { mux: self, id, armed: true };
+        let guard = CancelOnDrop {
+            mux: self,
+            id,
+            armed: true,
+        };
         let message = Message::request(to_raw(&id), method, params);
         self.touch();
         if self.out.send(message).await.is_err() {
@@ -260,7 +280,11 @@ impl Mux {
     }
 
     /// Send one notification upstream.
-    pub(crate) async fn notify(&self, method: &str, params: Option<Box<RawValue>>) -> Result<(), CallError> {
+    pub(crate) async fn notify(
+        &self,
+        method: &str,
+        params: Option<Box<RawValue>>,
+    ) -> Result<(), CallError> {
         if let Some(reason) = &self.pending.lock().closed {
             return Err(self.unavailable(reason.clone()));
         }
@@ -299,10 +323,10 @@ impl Mux {
         struct IdOnly {
             id: Option<serde_json::Value>,
         }
-        if let Ok(IdOnly { id: Some(id) }) = serde_json::from_slice::<IdOnly>(bytes) {
-            if let Some(id) = id.as_u64() {
-                self.fail(id, self.protocol(format!("{detail}: {shown}")));
-            }
+        if let Ok(IdOnly { id: Some(id) }) = serde_json::from_slice::<IdOnly>(bytes)
+            && let Some(id) = id.as_u64()
+        {
+            self.fail(id, self.protocol(format!("{detail}: {shown}")));
         }
     }
 
@@ -331,7 +355,9 @@ impl Mux {
             "notifications/tools/list_changed"
             | "notifications/resources/list_changed"
             | "notifications/prompts/list_changed" => {
-                let bits = ListKind::from_list_changed(method).iter().fold(0, |b, k| b | k.bit());
+                let bits = ListKind::from_list_changed(method)
+                    .iter()
+                    .fold(0, |b, k| b | k.bit());
                 self.dirty.fetch_or(bits, Ordering::AcqRel);
                 self.changed.notify_one();
             }
@@ -363,7 +389,9 @@ impl Mux {
             })
         };
         // Progress is forwarded only while its request is active, and only to it.
-        let Some((events, token)) = target else { return };
+        let Some((events, token)) = target else {
+            return;
+        };
         match replace_field(message.params.as_deref(), "progressToken", token) {
             Ok(params) => {
                 message.params = Some(params);
@@ -374,9 +402,13 @@ impl Mux {
     }
 
     fn on_server_request(&self, message: Message, origin: Origin) {
-        let Some(their_id) = message.id.clone() else { return };
+        let Some(their_id) = message.id.clone() else {
+            return;
+        };
         if message.method.as_deref() == Some("ping") {
-            let _ = self.out.try_send(Message::result(their_id, to_raw(&serde_json::json!({}))));
+            let _ = self
+                .out
+                .try_send(Message::result(their_id, to_raw(&serde_json::json!({}))));
             return;
         }
         let (reply, answer) = oneshot::channel::<ServerReply>();
@@ -393,8 +425,12 @@ impl Mux {
         };
         if let Some(CallEvent::Request { message, reply }) = undelivered {
             let ident = &self.ident;
-            let pool_event =
-                PoolEvent::ServerRequest { pool: ident.pool, replica: ident.replica, message, reply };
+            let pool_event = PoolEvent::ServerRequest {
+                pool: ident.pool,
+                replica: ident.replica,
+                message,
+                reply,
+            };
             if let Err(e) = self.pool_events.try_send(pool_event) {
                 self.meters.events_dropped.increment(1);
                 // Dropping the event drops `reply`: the task below answers with an error.
@@ -408,7 +444,10 @@ impl Mux {
                 Ok(Err(error)) => Message::raw_error(their_id, error),
                 Err(_) => Message::error(
                     Some(their_id),
-                    &ErrorObject::new(code::INTERNAL_ERROR, "vecgate could not relay this request to a client"),
+                    &ErrorObject::new(
+                        code::INTERNAL_ERROR,
+                        "vecgate could not relay this request to a client",
+                    ),
                 ),
             };
             let _ = out.send(answer).await;
@@ -425,7 +464,12 @@ impl Mux {
                 table
                     .calls
                     .iter()
-                    .filter_map(|(id, call)| call.events.as_ref().filter(|e| !e.is_closed()).map(|e| (*id, e)))
+                    .filter_map(|(id, call)| {
+                        call.events
+                            .as_ref()
+                            .filter(|e| !e.is_closed())
+                            .map(|e| (*id, e))
+                    })
                     .max_by_key(|(id, _)| *id)
                     .map(|(id, e)| (id, e.clone()))
             }
@@ -433,7 +477,11 @@ impl Mux {
     }
 
     fn events_of(&self, id: u64) -> Option<mpsc::Sender<CallEvent>> {
-        self.pending.lock().calls.get(&id).and_then(|c| c.events.clone())
+        self.pending
+            .lock()
+            .calls
+            .get(&id)
+            .and_then(|c| c.events.clone())
     }
 
     fn to_call(&self, events: &mpsc::Sender<CallEvent>, event: CallEvent) {
@@ -443,7 +491,11 @@ impl Mux {
     }
 
     fn to_pool(&self, message: Message) {
-        let event = PoolEvent::Notification { pool: self.ident.pool, replica: self.ident.replica, message };
+        let event = PoolEvent::Notification {
+            pool: self.ident.pool,
+            replica: self.ident.replica,
+            message,
+        };
         if self.pool_events.try_send(event).is_err() {
             self.meters.events_dropped.increment(1);
         }
@@ -452,7 +504,10 @@ impl Mux {
     /// Take the set of lists invalidated since the last call.
     pub(crate) fn take_dirty(&self) -> Vec<ListKind> {
         let bits = self.dirty.swap(0, Ordering::AcqRel);
-        ListKind::ALL.into_iter().filter(|k| bits & k.bit() != 0).collect()
+        ListKind::ALL
+            .into_iter()
+            .filter(|k| bits & k.bit() != 0)
+            .collect()
     }
 
     /// Wait until some `list_changed` arrives.
@@ -481,7 +536,8 @@ impl Drop for CancelOnDrop<'_> {
         }
         let was_pending = self.mux.pending.lock().calls.remove(&self.id).is_some();
         if was_pending && !self.mux.is_closed() {
-            let params = serde_json::json!({"requestId": self.id, "reason": "cancelled by vecgate"});
+            let params =
+                serde_json::json!({"requestId": self.id, "reason": "cancelled by vecgate"});
             let cancel = Message::notification("notifications/cancelled", Some(to_raw(&params)));
             // Best effort: a full queue means the upstream is stalled anyway.
             if self.mux.out.try_send(cancel).is_err() {
@@ -494,7 +550,10 @@ impl Drop for CancelOnDrop<'_> {
 /// Our ids and tokens are integers; accept them echoed as numbers or numeric strings.
 fn parse_id(raw: &RawValue) -> Option<u64> {
     let text = raw.get().trim();
-    let text = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(text);
+    let text = text
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(text);
     text.parse().ok()
 }
 
@@ -504,18 +563,23 @@ fn parse_id(raw: &RawValue) -> Option<u64> {
 fn rewrite_request_params(
     params: Option<Box<RawValue>>,
     token: u64,
-    stateless: Option<&BTreeMap<String, Box<RawValue>>>,
-) -> Result<(Option<Box<RawValue>>, Option<Box<RawValue>>), String> {
-    let has_token = params.as_ref().is_some_and(|p| p.get().contains("progressToken"));
+    stateless: Option<&Meta>,
+) -> Result<Rewritten, String> {
+    let has_token = params
+        .as_ref()
+        .is_some_and(|p| p.get().contains("progressToken"));
     if !has_token && stateless.is_none() {
         return Ok((params, None));
     }
     let mut object: BTreeMap<String, Box<RawValue>> = match &params {
-        Some(p) => serde_json::from_str(p.get()).map_err(|e| format!("params is not an object: {e}"))?,
+        Some(p) => {
+            serde_json::from_str(p.get()).map_err(|e| format!("params is not an object: {e}"))?
+        }
         None => BTreeMap::new(),
     };
     let mut meta: BTreeMap<String, Box<RawValue>> = match object.get("_meta") {
-        Some(m) => serde_json::from_str(m.get()).map_err(|e| format!("params._meta is not an object: {e}"))?,
+        Some(m) => serde_json::from_str(m.get())
+            .map_err(|e| format!("params._meta is not an object: {e}"))?,
         None => BTreeMap::new(),
     };
     let original = meta.remove("progressToken");
@@ -535,7 +599,11 @@ fn rewrite_request_params(
 }
 
 /// `params` with one top-level field replaced.
-fn replace_field(params: Option<&RawValue>, field: &str, value: Box<RawValue>) -> Result<Box<RawValue>, String> {
+fn replace_field(
+    params: Option<&RawValue>,
+    field: &str,
+    value: Box<RawValue>,
+) -> Result<Box<RawValue>, String> {
     let mut object: BTreeMap<String, Box<RawValue>> = match params {
         Some(p) => serde_json::from_str(p.get()).map_err(|e| e.to_string())?,
         None => BTreeMap::new(),

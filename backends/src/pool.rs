@@ -83,7 +83,12 @@ impl Pool {
     /// Start a pool: one supervisor task per replica. Returns at once; must be called inside
     /// a Tokio runtime. `events` should be drained promptly: notifications and server
     /// requests that do not fit are dropped (and counted).
-    pub fn start(index: u32, spec: PoolSpec, identity: UpstreamIdentity, events: mpsc::Sender<PoolEvent>) -> Arc<Pool> {
+    pub fn start(
+        index: u32,
+        spec: PoolSpec,
+        identity: UpstreamIdentity,
+        events: mpsc::Sender<PoolEvent>,
+    ) -> Arc<Pool> {
         let spec = Arc::new(spec);
         let pool_name: Arc<str> = Arc::from(spec.name.as_str());
         let ctx = Arc::new(PoolContext {
@@ -98,7 +103,11 @@ impl Pool {
         });
         let replicas: Vec<Arc<Replica>> = (0..spec.transport.replica_count())
             .map(|replica| {
-                let ident = ReplicaIdent { pool: index, replica, pool_name: pool_name.clone() };
+                let ident = ReplicaIdent {
+                    pool: index,
+                    replica,
+                    pool_name: pool_name.clone(),
+                };
                 Arc::new(Replica::new(ident, spec.clone()))
             })
             .collect();
@@ -106,7 +115,11 @@ impl Pool {
             .iter()
             .map(|replica| tokio::spawn(supervisor::supervise(replica.clone(), ctx.clone())))
             .collect();
-        Arc::new(Pool { ctx, replicas, supervisors: Mutex::new(supervisors) })
+        Arc::new(Pool {
+            ctx,
+            replicas,
+            supervisors: Mutex::new(supervisors),
+        })
     }
 
     /// The pool's index (its position in the gateway's config).
@@ -131,7 +144,10 @@ impl Pool {
 
     /// The catalog of a ready replica (replicas are interchangeable); `None` while none is.
     pub fn catalog(&self) -> Option<Arc<Catalog>> {
-        self.replicas.iter().filter(|r| r.is_ready()).find_map(|r| r.catalog())
+        self.replicas
+            .iter()
+            .filter(|r| r.is_ready())
+            .find_map(|r| r.catalog())
     }
 
     /// How many replicas are ready now.
@@ -142,7 +158,10 @@ impl Pool {
     /// Wait until at least one replica is ready; false if none is within `timeout`.
     pub async fn wait_ready(&self, timeout: Duration) -> bool {
         let mut ready = self.ctx.ready.subscribe();
-        matches!(tokio::time::timeout(timeout, ready.wait_for(|n| *n > 0)).await, Ok(Ok(_)))
+        matches!(
+            tokio::time::timeout(timeout, ready.wait_for(|n| *n > 0)).await,
+            Ok(Ok(_))
+        )
     }
 
     /// Stop every replica: calls in flight fail with `Unavailable`, children are closed,

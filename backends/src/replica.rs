@@ -9,6 +9,7 @@ use crate::config::PoolSpec;
 pub use crate::error::CallError;
 use crate::jsonrpc::Message;
 use crate::mux::{Mux, ReplicaIdent};
+use crate::transport::Opened;
 use parking_lot::{Mutex, RwLock};
 use serde_json::value::RawValue;
 use std::sync::Arc;
@@ -72,12 +73,18 @@ pub enum ReplicaState {
 pub(crate) struct Connection {
     pub(crate) mux: Arc<Mux>,
     pub(crate) server: Arc<ServerInfo>,
+    pid: Option<u32>,
     transport: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Connection {
-    pub(crate) fn new(mux: Arc<Mux>, server: Arc<ServerInfo>, transport: JoinHandle<()>) -> Connection {
-        Connection { mux, server, transport: Mutex::new(Some(transport)) }
+    pub(crate) fn new(mux: Arc<Mux>, server: Arc<ServerInfo>, opened: Opened) -> Connection {
+        Connection {
+            mux,
+            server,
+            pid: opened.pid,
+            transport: Mutex::new(Some(opened.task)),
+        }
     }
 
     /// Close the session and wait (bounded) for the transport to finish, child reaped.
@@ -166,6 +173,11 @@ impl Replica {
         self.connection.read().as_ref().map(|c| c.server.clone())
     }
 
+    /// The process id of a ready stdio replica's child (for operators and tests).
+    pub fn pid(&self) -> Option<u32> {
+        self.connection.read().as_ref().and_then(|c| c.pid)
+    }
+
     /// The replica's catalog; `None` until it is ready.
     pub fn catalog(&self) -> Option<Arc<Catalog>> {
         self.catalog.read().clone()
@@ -194,11 +206,33 @@ impl Replica {
         *self.last_call.lock() = started;
         let connection = self.connection_within(timeout).await?;
         let left = timeout.saturating_sub(started.elapsed());
-        connection.mux.request(&call.method, call.params, call.events, left).await
+        match connection
+            .mux
+            .request(&call.method, call.params, call.events, left)
+            .await
+        {
+            // Report the caller's deadline, not what was left of it after waiting for a start.
+            Err(CallError::Timeout {
+                pool,
+                replica,
+                method,
+                ..
+            }) => Err(CallError::Timeout {
+                pool,
+                replica,
+                method,
+                after: timeout,
+            }),
+            other => other,
+        }
     }
 
     /// Send one notification (e.g. `notifications/roots/list_changed`).
-    pub async fn notify(&self, method: &str, params: Option<Box<RawValue>>) -> Result<(), CallError> {
+    pub async fn notify(
+        &self,
+        method: &str,
+        params: Option<Box<RawValue>>,
+    ) -> Result<(), CallError> {
         let connection = self.connection().ok_or_else(|| self.unavailable())?;
         connection.mux.notify(method, params).await
     }
@@ -260,7 +294,8 @@ impl Replica {
     }
 
     pub(crate) fn set_state(&self, state: ReplicaState) -> bool {
-        self.state.send_if_modified(|s| std::mem::replace(s, state) != state)
+        self.state
+            .send_if_modified(|s| std::mem::replace(s, state) != state)
     }
 
     pub(crate) fn set_error(&self, error: Option<String>) {

@@ -95,7 +95,10 @@ pub(crate) async fn supervise(replica: Arc<Replica>, ctx: Arc<PoolContext>) {
                 end
             }
             Ok(Err(error)) => End::Died(error),
-            Err(_) => End::Died(format!("handshake timed out after {:?}", ctx.spec.init_timeout)),
+            Err(_) => End::Died(format!(
+                "handshake timed out after {:?}",
+                ctx.spec.init_timeout
+            )),
         };
         match end {
             End::Shutdown => break,
@@ -127,12 +130,20 @@ pub(crate) async fn supervise(replica: Arc<Replica>, ctx: Arc<PoolContext>) {
 
 /// Spawn/connect, handshake, fetch the catalog.
 async fn start(replica: &Replica, ctx: &PoolContext) -> Result<(Arc<Connection>, Catalog), String> {
-    let (mux, outbound) = Mux::new(replica.ident().clone(), ctx.meters.clone(), WRITE_QUEUE, ctx.events.clone());
-    let task = transport::connect(&ctx.spec.transport, &ctx.client, mux.clone(), outbound)
+    let (mux, outbound) = Mux::new(
+        replica.ident().clone(),
+        ctx.meters.clone(),
+        WRITE_QUEUE,
+        ctx.events.clone(),
+    );
+    let opened = transport::connect(&ctx.spec.transport, &ctx.client, mux.clone(), outbound)
         .await
         .map_err(|e| e.to_string())?;
     // Until the connection exists, closing the mux is what stops the transport on failure.
-    let guard = CloseOnDrop { mux: &mux, armed: true };
+    let guard = CloseOnDrop {
+        mux: &mux,
+        armed: true,
+    };
     let server = handshake::initialize(&mux, &ctx.identity, ctx.spec.init_timeout)
         .await
         .map_err(|e| match e {
@@ -149,7 +160,7 @@ async fn start(replica: &Replica, ctx: &PoolContext) -> Result<(Arc<Connection>,
         tools = catalog.tools.len(), resources = catalog.resources.len(), prompts = catalog.prompts.len(),
         "replica ready"
     );
-    Ok((Arc::new(Connection::new(mux, server, task)), catalog))
+    Ok((Arc::new(Connection::new(mux, server, opened)), catalog))
 }
 
 struct CloseOnDrop<'a> {
@@ -192,11 +203,12 @@ async fn serve(replica: &Replica, connection: &Connection, ctx: &PoolContext) ->
             _ = mux.list_changed() => refresh(replica, connection, ctx).await,
             _ = ticks.tick() => {
                 let quiet = replica.inflight() == 0 && mux.pending() == 0;
-                if let Some(limit) = idle_timeout {
-                    if quiet && replica.idle_for() >= limit {
-                        tracing::info!(pool = %ctx.spec.name, replica = replica.index(), "stopping idle replica");
-                        return End::Idle;
-                    }
+                if let Some(limit) = idle_timeout
+                    && quiet
+                    && replica.idle_for() >= limit
+                {
+                    tracing::info!(pool = %ctx.spec.name, replica = replica.index(), "stopping idle replica");
+                    return End::Idle;
                 }
                 if quiet && mux.idle_for() >= HEALTH_INTERVAL {
                     let timeout = ctx.spec.request_timeout.min(PING_TIMEOUT);
@@ -214,7 +226,9 @@ async fn serve(replica: &Replica, connection: &Connection, ctx: &PoolContext) ->
 /// Re-fetch the lists a `list_changed` invalidated and publish the new catalog.
 async fn refresh(replica: &Replica, connection: &Connection, ctx: &PoolContext) {
     let kinds = connection.mux.take_dirty();
-    let Some(current) = replica.catalog() else { return };
+    let Some(current) = replica.catalog() else {
+        return;
+    };
     let mut next = Catalog::clone(&current);
     let mut changed = false;
     for kind in kinds {
@@ -226,18 +240,27 @@ async fn refresh(replica: &Replica, connection: &Connection, ctx: &PoolContext) 
                 next.set_list(kind, items);
                 changed = true;
             }
-            Err(e) => tracing::warn!(pool = %ctx.spec.name, replica = replica.index(), list = kind.method(), error = %e, "catalog refresh failed"),
+            Err(e) => {
+                tracing::warn!(pool = %ctx.spec.name, replica = replica.index(), list = kind.method(), error = %e, "catalog refresh failed")
+            }
         }
     }
     if changed {
         replica.set_catalog(Arc::new(next));
-        let _ = ctx.events.send(PoolEvent::CatalogChanged { pool: ctx.index }).await;
+        let _ = ctx
+            .events
+            .send(PoolEvent::CatalogChanged { pool: ctx.index })
+            .await;
     }
 }
 
 async fn transition(replica: &Replica, ctx: &PoolContext, state: ReplicaState) {
     if replica.set_state(state) {
-        let event = PoolEvent::ReplicaState { pool: ctx.index, replica: replica.index(), state };
+        let event = PoolEvent::ReplicaState {
+            pool: ctx.index,
+            replica: replica.index(),
+            state,
+        };
         let _ = ctx.events.send(event).await;
     }
 }
@@ -252,6 +275,9 @@ async fn ready_changed(ctx: &PoolContext, delta: i32) {
         edge = (before == 0) != (*n == 0);
     });
     if edge {
-        let _ = ctx.events.send(PoolEvent::CatalogChanged { pool: ctx.index }).await;
+        let _ = ctx
+            .events
+            .send(PoolEvent::CatalogChanged { pool: ctx.index })
+            .await;
     }
 }

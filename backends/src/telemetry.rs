@@ -28,9 +28,7 @@ pub(crate) struct Meters {
 impl Meters {
     pub(crate) fn new(pool: &str) -> Meters {
         let pool = pool.to_owned();
-        let error = |kind: &'static str| {
-            metrics::counter!("vecgate_upstream_errors_total", "pool" => pool.clone(), "kind" => kind)
-        };
+        let error = |kind: &'static str| metrics::counter!("vecgate_upstream_errors_total", "pool" => pool.clone(), "kind" => kind);
         Meters {
             calls: metrics::counter!("vecgate_upstream_calls_total", "pool" => pool.clone()),
             call_seconds: metrics::histogram!("vecgate_upstream_call_seconds", "pool" => pool.clone()),

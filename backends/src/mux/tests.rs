@@ -11,7 +11,11 @@ fn raw(s: &str) -> Box<RawValue> {
 
 fn mux() -> (Arc<Mux>, mpsc::Receiver<Message>, mpsc::Receiver<PoolEvent>) {
     let (events, pool_rx) = mpsc::channel(16);
-    let ident = ReplicaIdent { pool: 3, replica: 1, pool_name: Arc::from("p") };
+    let ident = ReplicaIdent {
+        pool: 3,
+        replica: 1,
+        pool_name: Arc::from("p"),
+    };
     let (mux, out) = Mux::new(ident, Meters::new("p"), 16, events);
     (mux, out, pool_rx)
 }
@@ -22,10 +26,16 @@ async fn start(
     out: &mut mpsc::Receiver<Message>,
     params: &str,
     events: Option<mpsc::Sender<CallEvent>>,
-) -> (tokio::task::JoinHandle<Result<Box<RawValue>, CallError>>, Message) {
+) -> (
+    tokio::task::JoinHandle<Result<Box<RawValue>, CallError>>,
+    Message,
+) {
     let m = mux.clone();
     let params = raw(params);
-    let task = tokio::spawn(async move { m.request("tools/call", Some(params), events, Duration::from_secs(5)).await });
+    let task = tokio::spawn(async move {
+        m.request("tools/call", Some(params), events, Duration::from_secs(5))
+            .await
+    });
     let sent = out.recv().await.unwrap();
     (task, sent)
 }
@@ -47,7 +57,13 @@ async fn answers_go_to_their_own_call_in_any_order() {
     // Params without a progress token are forwarded byte for byte.
     assert_eq!(sent_a.params.as_ref().unwrap().get(), r#"{"name":"a"}"#);
     mux.dispatch(response(id_of(&sent_b), r#"{"who":"b"}"#), Origin::Unknown);
-    mux.dispatch(Message::raw_error(to_raw(&id_of(&sent_a)), raw(r#"{"code":-1,"message":"no"}"#)), Origin::Unknown);
+    mux.dispatch(
+        Message::raw_error(
+            to_raw(&id_of(&sent_a)),
+            raw(r#"{"code":-1,"message":"no"}"#),
+        ),
+        Origin::Unknown,
+    );
     assert_eq!(b.await.unwrap().unwrap().get(), r#"{"who":"b"}"#);
     assert!(matches!(a.await.unwrap(), Err(CallError::Rpc(e)) if e.get().contains("-1")));
     assert_eq!(mux.pending(), 0);
@@ -79,9 +95,18 @@ async fn progress_tokens_are_made_unique_and_restored() {
         other => panic!("{other:?}"),
     };
     let v: serde_json::Value = serde_json::from_str(got_b.params.unwrap().get()).unwrap();
-    assert_eq!((v["progressToken"].as_str(), v["progress"].as_u64()), (Some("t"), Some(7)));
-    assert!(matches!(rx_a.recv().await.unwrap(), CallEvent::Notification(_)));
-    assert!(rx_a.try_recv().is_err() && rx_b.try_recv().is_err(), "no cross-talk");
+    assert_eq!(
+        (v["progressToken"].as_str(), v["progress"].as_u64()),
+        (Some("t"), Some(7))
+    );
+    assert!(matches!(
+        rx_a.recv().await.unwrap(),
+        CallEvent::Notification(_)
+    ));
+    assert!(
+        rx_a.try_recv().is_err() && rx_b.try_recv().is_err(),
+        "no cross-talk"
+    );
     mux.dispatch(response(id_of(&sent_a), "{}"), Origin::Unknown);
     mux.dispatch(response(id_of(&sent_b), "{}"), Origin::Unknown);
     a.await.unwrap().unwrap();
@@ -108,12 +133,23 @@ async fn dropping_a_call_cancels_it_upstream() {
 async fn a_deadline_fails_the_call_and_cancels_it() {
     let (mux, mut out, _pool) = mux();
     let m = mux.clone();
-    let call = tokio::spawn(async move { m.request("slow", None, None, Duration::from_millis(50)).await });
+    let call = tokio::spawn(async move {
+        m.request("slow", None, None, Duration::from_millis(50))
+            .await
+    });
     let sent = out.recv().await.unwrap();
-    assert!(matches!(call.await.unwrap(), Err(CallError::Timeout { method, .. }) if method == "slow"));
+    assert!(
+        matches!(call.await.unwrap(), Err(CallError::Timeout { method, .. }) if method == "slow")
+    );
     let cancel = out.recv().await.unwrap();
     assert_eq!(cancel.method.as_deref(), Some("notifications/cancelled"));
-    assert!(cancel.params.unwrap().get().contains(&format!("\"requestId\":{}", id_of(&sent))));
+    assert!(
+        cancel
+            .params
+            .unwrap()
+            .get()
+            .contains(&format!("\"requestId\":{}", id_of(&sent)))
+    );
 }
 
 #[tokio::test]
@@ -123,14 +159,22 @@ async fn server_requests_follow_the_attribution_rule() {
     let request = |id: u32, method: &str| Message::request(to_raw(&format!("s{id}")), method, None);
     mux.dispatch(request(1, "roots/list"), Origin::Unknown);
     match pool.recv().await.unwrap() {
-        PoolEvent::ServerRequest { pool: 3, replica: 1, message, reply } => {
+        PoolEvent::ServerRequest {
+            pool: 3,
+            replica: 1,
+            message,
+            reply,
+        } => {
             assert_eq!(message.method.as_deref(), Some("roots/list"));
             reply.send(Ok(raw(r#"{"roots":[]}"#))).unwrap();
         }
         other => panic!("{other:?}"),
     }
     let answer = out.recv().await.unwrap();
-    assert_eq!((answer.id.unwrap().get(), answer.result.unwrap().get()), (r#""s1""#, r#"{"roots":[]}"#));
+    assert_eq!(
+        (answer.id.unwrap().get(), answer.result.unwrap().get()),
+        (r#""s1""#, r#"{"roots":[]}"#)
+    );
 
     // Two calls with event channels: the most recent one gets it on stdio.
     let (tx_old, mut rx_old) = mpsc::channel(4);
@@ -138,24 +182,39 @@ async fn server_requests_follow_the_attribution_rule() {
     let (_old, _) = start(&mux, &mut out, "{}", Some(tx_old)).await;
     let (_new, sent_new) = start(&mux, &mut out, "{}", Some(tx_new)).await;
     mux.dispatch(request(2, "sampling/createMessage"), Origin::Unknown);
-    assert!(matches!(rx_new.recv().await.unwrap(), CallEvent::Request { .. }), "dropping reply answers with an error");
+    assert!(
+        matches!(rx_new.recv().await.unwrap(), CallEvent::Request { .. }),
+        "dropping reply answers with an error"
+    );
     assert!(rx_old.try_recv().is_err());
     let answer = out.recv().await.unwrap();
     assert!(answer.error.is_some());
     // On HTTP the origin decides, not recency.
     let old_id = id_of(&sent_new) - 1;
     mux.dispatch(request(3, "elicitation/create"), Origin::Call(old_id));
-    assert!(matches!(rx_old.recv().await.unwrap(), CallEvent::Request { .. }));
+    assert!(matches!(
+        rx_old.recv().await.unwrap(),
+        CallEvent::Request { .. }
+    ));
     let _ = out.recv().await.unwrap();
     // And the GET stream's traffic is never attributed.
-    mux.dispatch(Message::notification("notifications/message", None), Origin::Unrelated);
-    assert!(matches!(pool.recv().await.unwrap(), PoolEvent::Notification { .. }));
+    mux.dispatch(
+        Message::notification("notifications/message", None),
+        Origin::Unrelated,
+    );
+    assert!(matches!(
+        pool.recv().await.unwrap(),
+        PoolEvent::Notification { .. }
+    ));
     assert!(rx_new.try_recv().is_err());
 
     // Pings are answered here.
     mux.dispatch(request(4, "ping"), Origin::Unknown);
     let pong = out.recv().await.unwrap();
-    assert_eq!((pong.id.unwrap().get(), pong.result.unwrap().get()), (r#""s4""#, "{}"));
+    assert_eq!(
+        (pong.id.unwrap().get(), pong.result.unwrap().get()),
+        (r#""s4""#, "{}")
+    );
 }
 
 #[tokio::test]
@@ -163,7 +222,9 @@ async fn closing_fails_calls_at_once_and_refuses_new_ones() {
     let (mux, mut out, _pool) = mux();
     let (task, _) = start(&mux, &mut out, "{}", None).await;
     mux.close("process exited");
-    assert!(matches!(task.await.unwrap(), Err(CallError::Unavailable { reason, .. }) if reason == "process exited"));
+    assert!(
+        matches!(task.await.unwrap(), Err(CallError::Unavailable { reason, .. }) if reason == "process exited")
+    );
     let late = mux.request("x", None, None, Duration::from_secs(1)).await;
     assert!(matches!(late, Err(CallError::Unavailable { .. })));
     assert!(mux.is_closed());
@@ -175,7 +236,10 @@ async fn garbage_naming_a_pending_id_is_a_protocol_error() {
     let (task, sent) = start(&mux, &mut out, "{}", None).await;
     let bad = format!(r#"{{"jsonrpc":"2.0","id":{}}}"#, id_of(&sent));
     mux.bad_message(bad.as_bytes(), "neither result nor error");
-    assert!(matches!(task.await.unwrap(), Err(CallError::Protocol { .. })));
+    assert!(matches!(
+        task.await.unwrap(),
+        Err(CallError::Protocol { .. })
+    ));
     mux.bad_message(b"\xff not json", "parse");
     assert!(!mux.is_closed());
 }
@@ -183,24 +247,40 @@ async fn garbage_naming_a_pending_id_is_a_protocol_error() {
 #[tokio::test]
 async fn list_changed_marks_lists_dirty() {
     let (mux, _out, _pool) = mux();
-    mux.dispatch(Message::notification("notifications/resources/list_changed", None), Origin::Unknown);
-    tokio::time::timeout(Duration::from_secs(1), mux.list_changed()).await.unwrap();
-    assert_eq!(mux.take_dirty(), vec![ListKind::Resources, ListKind::ResourceTemplates]);
+    mux.dispatch(
+        Message::notification("notifications/resources/list_changed", None),
+        Origin::Unknown,
+    );
+    tokio::time::timeout(Duration::from_secs(1), mux.list_changed())
+        .await
+        .unwrap();
+    assert_eq!(
+        mux.take_dirty(),
+        vec![ListKind::Resources, ListKind::ResourceTemplates]
+    );
     assert!(mux.take_dirty().is_empty());
 }
 
 #[test]
 fn stateless_meta_is_added_without_overriding_the_callers() {
     let mut extra = BTreeMap::new();
-    extra.insert("io.modelcontextprotocol/protocolVersion".to_owned(), to_raw("2026-07-28"));
+    extra.insert(
+        "io.modelcontextprotocol/protocolVersion".to_owned(),
+        to_raw("2026-07-28"),
+    );
     extra.insert("k".to_owned(), to_raw("ours"));
     let params = raw(r#"{"name":"t","_meta":{"k":"theirs"}}"#);
     let (params, token) = rewrite_request_params(Some(params), 9, Some(&extra)).unwrap();
     assert!(token.is_none());
     let v: serde_json::Value = serde_json::from_str(params.unwrap().get()).unwrap();
     assert_eq!(v["_meta"]["k"], "theirs");
-    assert_eq!(v["_meta"]["io.modelcontextprotocol/protocolVersion"], "2026-07-28");
-    assert!(rewrite_request_params(Some(raw(r#"{"progressToken":1,"_meta":3}"#)), 1, None).is_err());
+    assert_eq!(
+        v["_meta"]["io.modelcontextprotocol/protocolVersion"],
+        "2026-07-28"
+    );
+    assert!(
+        rewrite_request_params(Some(raw(r#"{"progressToken":1,"_meta":3}"#)), 1, None).is_err()
+    );
 }
 
 #[allow(dead_code)]

@@ -15,7 +15,11 @@ pub(crate) struct Event {
 impl Event {
     /// The event type, `message` by default.
     pub(crate) fn kind(&self) -> &str {
-        if self.event.is_empty() { "message" } else { &self.event }
+        if self.event.is_empty() {
+            "message"
+        } else {
+            &self.event
+        }
     }
 }
 
@@ -38,7 +42,10 @@ impl Parser {
         self.buffer.extend_from_slice(bytes);
         let mut events = Vec::new();
         let mut start = 0;
-        while let Some(offset) = self.buffer[start..].iter().position(|b| *b == b'\n' || *b == b'\r') {
+        while let Some(offset) = self.buffer[start..]
+            .iter()
+            .position(|b| *b == b'\n' || *b == b'\r')
+        {
             let end = start + offset;
             // A lone `\r` at the very end may be the first half of `\r\n`: wait for more.
             if self.buffer[end] == b'\r' && end + 1 == self.buffer.len() {
@@ -100,13 +107,26 @@ mod tests {
     #[test]
     fn events_split_across_feeds_and_line_endings() {
         let mut p = Parser::default();
-        assert!(p.feed(b": keep-alive\n\nevent: endpoint\r").unwrap().is_empty());
-        let events = p.feed(b"\ndata: /messages?s=1\r\n\r\nid: 7\ndata: {\"a\":\ndata: 1}\n").unwrap();
+        assert!(
+            p.feed(b": keep-alive\n\nevent: endpoint\r")
+                .unwrap()
+                .is_empty()
+        );
+        let events = p
+            .feed(b"\ndata: /messages?s=1\r\n\r\nid: 7\ndata: {\"a\":\ndata: 1}\n")
+            .unwrap();
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].kind(), "endpoint");
         assert_eq!(events[0].data, "/messages?s=1");
         let events = p.feed(b"\n").unwrap();
-        assert_eq!(events, vec![Event { event: String::new(), data: "{\"a\":\n1}".into(), id: Some("7".into()) }]);
+        assert_eq!(
+            events,
+            vec![Event {
+                event: String::new(),
+                data: "{\"a\":\n1}".into(),
+                id: Some("7".into())
+            }]
+        );
         assert_eq!(events[0].kind(), "message");
         assert_eq!(p.last_id.as_deref(), Some("7"));
     }
@@ -114,7 +134,11 @@ mod tests {
     #[test]
     fn events_without_data_are_not_dispatched() {
         let mut p = Parser::default();
-        assert!(p.feed(b"event: ping\nid: 3\n\nretry: 100\n\n").unwrap().is_empty());
+        assert!(
+            p.feed(b"event: ping\nid: 3\n\nretry: 100\n\n")
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(p.last_id.as_deref(), Some("3"));
     }
 }

@@ -67,12 +67,16 @@ pub(crate) fn parse_url(url: &str) -> Result<Uri, String> {
 }
 
 /// Parse extra headers once.
-pub(crate) fn parse_headers(headers: &[(String, String)]) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
+pub(crate) fn parse_headers(
+    headers: &[(String, String)],
+) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
     headers
         .iter()
         .map(|(k, v)| {
-            let name = HeaderName::try_from(k.as_str()).map_err(|e| format!("header {k:?}: {e}"))?;
-            let value = HeaderValue::try_from(v.as_str()).map_err(|e| format!("header {k:?}: {e}"))?;
+            let name =
+                HeaderName::try_from(k.as_str()).map_err(|e| format!("header {k:?}: {e}"))?;
+            let value =
+                HeaderValue::try_from(v.as_str()).map_err(|e| format!("header {k:?}: {e}"))?;
             Ok((name, value))
         })
         .collect()
@@ -120,7 +124,10 @@ pub(crate) fn start(
 
 impl Session {
     fn request(&self, method: Method, accept: HeaderValue, body: Bytes) -> Request<Full<Bytes>> {
-        let mut builder = Request::builder().method(method).uri(self.url.clone()).header(ACCEPT, accept);
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(self.url.clone())
+            .header(ACCEPT, accept);
         if !body.is_empty() {
             builder = builder.header(CONTENT_TYPE, JSON);
         }
@@ -140,7 +147,10 @@ impl Session {
 
     async fn post(self: Arc<Self>, message: Message) {
         let call = match message.kind() {
-            Kind::Request => message.id.as_deref().and_then(|id| id.get().parse::<u64>().ok()),
+            Kind::Request => message
+                .id
+                .as_deref()
+                .and_then(|id| id.get().parse::<u64>().ok()),
             _ => None,
         };
         let method = message.method.clone();
@@ -155,17 +165,22 @@ impl Session {
         };
         let status = response.status();
         if status == StatusCode::NOT_FOUND && self.session_id.lock().is_some() {
-            self.mux.close("the server ended the session (404); re-initializing");
+            self.mux
+                .close("the server ended the session (404); re-initializing");
             return;
         }
-        if method.as_deref() == Some("initialize") {
-            if let Some(id) = response.headers().get(SESSION_ID) {
-                *self.session_id.lock() = Some(id.clone());
-            }
+        if method.as_deref() == Some("initialize")
+            && let Some(id) = response.headers().get(SESSION_ID)
+        {
+            *self.session_id.lock() = Some(id.clone());
         }
         if status == StatusCode::ACCEPTED {
             if let Some(id) = call {
-                self.mux.fail(id, self.mux.protocol("202 Accepted in answer to a request".into()));
+                self.mux.fail(
+                    id,
+                    self.mux
+                        .protocol("202 Accepted in answer to a request".into()),
+                );
             }
             if method.as_deref() == Some("notifications/initialized") {
                 tokio::spawn(self.clone().listen());
@@ -182,19 +197,28 @@ impl Session {
         if content_type.starts_with("text/event-stream") && status.is_success() {
             self.read_stream(response.into_body(), origin, call).await;
         } else {
-            self.read_json(status, &content_type, response.into_body(), origin, call).await;
+            self.read_json(status, &content_type, response.into_body(), origin, call)
+                .await;
         }
         if method.as_deref() == Some("notifications/initialized") && status.is_success() {
             tokio::spawn(self.clone().listen());
         }
     }
 
-    async fn read_json(&self, status: StatusCode, content_type: &str, body: Incoming, origin: Origin, call: Option<u64>) {
+    async fn read_json(
+        &self,
+        status: StatusCode,
+        content_type: &str,
+        body: Incoming,
+        origin: Origin,
+        call: Option<u64>,
+    ) {
         let bytes = match read_body(body).await {
             Ok(bytes) => bytes,
             Err(e) => {
                 if let Some(id) = call {
-                    self.mux.fail(id, self.mux.unavailable(format!("reading the answer: {e}")));
+                    self.mux
+                        .fail(id, self.mux.unavailable(format!("reading the answer: {e}")));
                 }
                 return;
             }
@@ -215,16 +239,25 @@ impl Session {
                 let shown = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned();
                 let detail = format!("HTTP {status} ({content_type:?}): {shown}");
                 match call {
-                    Some(id) if status.is_server_error() => self.mux.fail(id, self.mux.unavailable(detail)),
+                    Some(id) if status.is_server_error() => {
+                        self.mux.fail(id, self.mux.unavailable(detail))
+                    }
                     Some(id) => self.mux.fail(id, self.mux.protocol(detail)),
                     None if status.is_success() => self.mux.bad_message(&bytes, "unexpected body"),
-                    None => tracing::warn!(pool = %self.mux.ident().pool_name, %detail, "upstream refused a message"),
+                    None => {
+                        tracing::warn!(pool = %self.mux.ident().pool_name, %detail, "upstream refused a message")
+                    }
                 }
             }
         }
         // A JSON answer that did not contain our response leaves the call pending forever.
         if let Some(id) = call {
-            self.mux.fail(id, self.mux.protocol(format!("HTTP {status}: the answer did not contain the response")));
+            self.mux.fail(
+                id,
+                self.mux.protocol(format!(
+                    "HTTP {status}: the answer did not contain the response"
+                )),
+            );
         }
     }
 
@@ -241,22 +274,38 @@ impl Session {
             if !self.mux.is_pending(id) {
                 return;
             }
-            let Some(last) = parser.last_id.clone().filter(|_| attempt < MAX_RESUMES) else { break };
+            let Some(last) = parser.last_id.clone().filter(|_| attempt < MAX_RESUMES) else {
+                break;
+            };
             let mut request = self.request(Method::GET, ACCEPT_SSE, Bytes::new());
             if let Ok(value) = HeaderValue::try_from(last) {
                 request.headers_mut().insert(LAST_EVENT_ID, value);
             }
             match self.client.request(request).await {
                 Ok(response) if response.status().is_success() => body = response.into_body(),
-                _ => break,
+                Ok(_) => break,
+                Err(e) => {
+                    // Cannot even reconnect: the server is gone, and so is this session.
+                    self.mux.close(format!("upstream unreachable: {e}"));
+                    return;
+                }
             }
         }
         if let Some(id) = call {
-            self.mux.fail(id, self.mux.unavailable("the response stream closed before the response".into()));
+            self.mux.fail(
+                id,
+                self.mux
+                    .unavailable("the response stream closed before the response".into()),
+            );
         }
     }
 
-    async fn pump(&self, mut body: Incoming, parser: &mut Parser, origin: Origin) -> Result<(), String> {
+    async fn pump(
+        &self,
+        mut body: Incoming,
+        parser: &mut Parser,
+        origin: Origin,
+    ) -> Result<(), String> {
         let closed = self.mux.closed_token().clone();
         loop {
             let frame = tokio::select! {
@@ -265,7 +314,9 @@ impl Session {
             };
             let Some(frame) = frame else { return Ok(()) };
             let frame = frame.map_err(|e| e.to_string())?;
-            let Ok(data) = frame.into_data() else { continue };
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
             for event in parser.feed(&data)? {
                 if event.kind() != "message" || event.data.trim().is_empty() {
                     continue;
@@ -281,20 +332,20 @@ impl Session {
     fn dispatch(&self, message: Message, origin: Origin) {
         // The negotiated version must be on every request after initialize, including the
         // `notifications/initialized` the handshake sends as soon as this is dispatched.
-        if let (Kind::Response, Some(result)) = (message.kind(), message.result.as_deref()) {
-            if self.protocol_version.lock().is_none() {
-                #[derive(serde::Deserialize)]
-                #[serde(rename_all = "camelCase")]
-                struct Init<'a> {
-                    #[serde(borrow)]
-                    protocol_version: Option<std::borrow::Cow<'a, str>>,
-                }
-                if let Ok(Init { protocol_version: Some(v) }) = serde_json::from_str::<Init<'_>>(result.get()) {
-                    if let Ok(value) = HeaderValue::try_from(v.as_ref()) {
-                        *self.protocol_version.lock() = Some(value);
-                    }
-                }
-            }
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Init<'a> {
+            #[serde(borrow)]
+            protocol_version: Option<std::borrow::Cow<'a, str>>,
+        }
+        if let (Kind::Response, Some(result)) = (message.kind(), message.result.as_deref())
+            && self.protocol_version.lock().is_none()
+            && let Ok(Init {
+                protocol_version: Some(v),
+            }) = serde_json::from_str::<Init<'_>>(result.get())
+            && let Ok(value) = HeaderValue::try_from(v.as_ref())
+        {
+            *self.protocol_version.lock() = Some(value);
         }
         self.mux.dispatch(message, origin);
     }
@@ -306,7 +357,11 @@ impl Session {
         let mut failures = 0u32;
         while !self.mux.is_closed() {
             let mut request = self.request(Method::GET, ACCEPT_SSE, Bytes::new());
-            if let Some(last) = parser.last_id.clone().and_then(|l| HeaderValue::try_from(l).ok()) {
+            if let Some(last) = parser
+                .last_id
+                .clone()
+                .and_then(|l| HeaderValue::try_from(l).ok())
+            {
                 request.headers_mut().insert(LAST_EVENT_ID, last);
             }
             let response = tokio::select! {
@@ -316,14 +371,21 @@ impl Session {
             match response {
                 Ok(r) if r.status().is_success() => {
                     failures = 0;
-                    let _ = self.pump(r.into_body(), &mut parser, Origin::Unrelated).await;
+                    let _ = self
+                        .pump(r.into_body(), &mut parser, Origin::Unrelated)
+                        .await;
                 }
                 Ok(r) if r.status() == StatusCode::METHOD_NOT_ALLOWED => return,
                 Ok(r) if r.status() == StatusCode::NOT_FOUND => {
-                    self.mux.close("the server ended the session (404 on GET); re-initializing");
+                    self.mux
+                        .close("the server ended the session (404 on GET); re-initializing");
                     return;
                 }
-                _ => failures += 1,
+                Ok(_) => failures += 1,
+                Err(e) => {
+                    self.mux.close(format!("upstream unreachable: {e}"));
+                    return;
+                }
             }
             if failures > 5 {
                 return;
@@ -348,5 +410,9 @@ impl Session {
 
 async fn read_body(body: Incoming) -> Result<Bytes, String> {
     let limited = http_body_util::Limited::new(body, MAX_BODY);
-    limited.collect().await.map(|c| c.to_bytes()).map_err(|e| e.to_string())
+    limited
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .map_err(|e| e.to_string())
 }

@@ -19,13 +19,21 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-/// Open replica `replica`'s transport; the returned task ends when the session does.
+/// An open transport.
+pub(crate) struct Opened {
+    /// Ends when the session does (child reaped, streams closed).
+    pub(crate) task: JoinHandle<()>,
+    /// The child's process id, for stdio.
+    pub(crate) pid: Option<u32>,
+}
+
+/// Open the transport of the mux's replica.
 pub(crate) async fn connect(
     spec: &TransportSpec,
     client: &http::HttpClient,
     mux: Arc<Mux>,
     outbound: mpsc::Receiver<Message>,
-) -> Result<JoinHandle<()>, BackendError> {
+) -> Result<Opened, BackendError> {
     let ident = mux.ident().clone();
     let replica = ident.replica as usize;
     let pool = ident.pool_name.to_string();
@@ -36,32 +44,56 @@ pub(crate) async fn connect(
         detail,
     };
     match spec {
-        TransportSpec::Stdio { command, args, env, cwd, .. } => {
-            let cmd = stdio::StdioCommand { command, args, env, cwd: cwd.as_ref() };
-            stdio::spawn(cmd, mux, outbound).map_err(|source| BackendError::Spawn {
-                pool: pool.clone(),
-                replica: ident.replica,
-                command: command.clone(),
-                source,
-            })
+        TransportSpec::Stdio {
+            command,
+            args,
+            env,
+            cwd,
+            ..
+        } => {
+            let cmd = stdio::StdioCommand {
+                command,
+                args,
+                env,
+                cwd: cwd.as_ref(),
+            };
+            let (task, pid) =
+                stdio::spawn(cmd, mux, outbound).map_err(|source| BackendError::Spawn {
+                    pool: pool.clone(),
+                    replica: ident.replica,
+                    command: command.clone(),
+                    source,
+                })?;
+            Ok(Opened { task, pid })
         }
         TransportSpec::StreamableHttp { urls, headers } => {
-            let url = urls.get(replica).ok_or_else(|| invalid(&pool, "no URL for this replica"))?;
+            let url = urls
+                .get(replica)
+                .ok_or_else(|| invalid(&pool, "no URL for this replica"))?;
             let uri = http::parse_url(url).map_err(|e| invalid(&pool, &e))?;
             let headers = http::parse_headers(headers).map_err(|e| invalid(&pool, &e))?;
-            Ok(http::start(client.clone(), uri, headers, mux, outbound))
+            Ok(Opened {
+                task: http::start(client.clone(), uri, headers, mux, outbound),
+                pid: None,
+            })
         }
         TransportSpec::Sse { urls, headers } => {
-            let url = urls.get(replica).ok_or_else(|| invalid(&pool, "no URL for this replica"))?;
+            let url = urls
+                .get(replica)
+                .ok_or_else(|| invalid(&pool, "no URL for this replica"))?;
             let uri = http::parse_url(url).map_err(|e| invalid(&pool, &e))?;
             let headers = http::parse_headers(headers).map_err(|e| invalid(&pool, &e))?;
-            sse::start(client.clone(), uri, headers, mux, outbound)
+            let task = sse::start(client.clone(), uri, headers, mux, outbound)
                 .await
-                .map_err(|e| connect_error(url, e))
+                .map_err(|e| connect_error(url, e))?;
+            Ok(Opened { task, pid: None })
         }
     }
 }
 
 fn invalid(pool: &str, detail: &str) -> BackendError {
-    BackendError::InvalidSpec { pool: pool.to_owned(), detail: detail.to_owned() }
+    BackendError::InvalidSpec {
+        pool: pool.to_owned(),
+        detail: detail.to_owned(),
+    }
 }

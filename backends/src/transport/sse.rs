@@ -33,29 +33,43 @@ pub(crate) async fn start(
     for (name, value) in &headers {
         request = request.header(name, value);
     }
-    let request = request.body(Full::new(Bytes::new())).map_err(|e| e.to_string())?;
-    let response = client.request(request).await.map_err(|e| format!("GET failed: {e}"))?;
+    let request = request
+        .body(Full::new(Bytes::new()))
+        .map_err(|e| e.to_string())?;
+    let response = client
+        .request(request)
+        .await
+        .map_err(|e| format!("GET failed: {e}"))?;
     if !response.status().is_success() {
         return Err(format!("GET answered {}", response.status()));
     }
     let mut body = response.into_body();
     let mut parser = Parser::default();
     let endpoint = loop {
-        let frame = body.frame().await.ok_or("the stream closed before the endpoint event")?;
+        let frame = body
+            .frame()
+            .await
+            .ok_or("the stream closed before the endpoint event")?;
         let frame = frame.map_err(|e| e.to_string())?;
-        let Ok(data) = frame.into_data() else { continue };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
         let events = parser.feed(&data)?;
         if let Some(event) = events.iter().find(|e| e.kind() == "endpoint") {
             break resolve(&url, event.data.trim())?;
         }
     };
-    Ok(tokio::spawn(run(client, endpoint, headers, mux, outbound, body, parser)))
+    Ok(tokio::spawn(run(
+        client, endpoint, headers, mux, outbound, body, parser,
+    )))
 }
 
 /// Resolve the `endpoint` event's URI reference against the SSE URL.
 fn resolve(base: &Uri, reference: &str) -> Result<Uri, String> {
     if reference.starts_with("http://") || reference.starts_with("https://") {
-        return reference.parse().map_err(|e| format!("bad endpoint {reference:?}: {e}"));
+        return reference
+            .parse()
+            .map_err(|e| format!("bad endpoint {reference:?}: {e}"));
     }
     let scheme = base.scheme_str().unwrap_or("http");
     let authority = base.authority().map(|a| a.as_str()).unwrap_or_default();
@@ -83,7 +97,10 @@ async fn run(
     let writer = async {
         while let Some(message) = outbound.recv().await {
             let call = match message.kind() {
-                Kind::Request => message.id.as_deref().and_then(|id| id.get().parse::<u64>().ok()),
+                Kind::Request => message
+                    .id
+                    .as_deref()
+                    .and_then(|id| id.get().parse::<u64>().ok()),
                 _ => None,
             };
             let mut request = Request::builder()
@@ -93,7 +110,9 @@ async fn run(
             for (name, value) in &headers {
                 request = request.header(name, value);
             }
-            let Ok(request) = request.body(Full::new(Bytes::from(message.to_bytes()))) else { continue };
+            let Ok(request) = request.body(Full::new(Bytes::from(message.to_bytes()))) else {
+                continue;
+            };
             match client.request(request).await {
                 Ok(response) if response.status().is_success() => {
                     // The answer travels on the SSE stream; drain the body to reuse the connection.
@@ -121,7 +140,9 @@ async fn run(
 
 async fn read(mut body: Incoming, mut parser: Parser, mux: &Mux) -> String {
     loop {
-        let Some(frame) = body.frame().await else { return String::from("the SSE stream ended") };
+        let Some(frame) = body.frame().await else {
+            return String::from("the SSE stream ended");
+        };
         let data = match frame {
             Ok(frame) => match frame.into_data() {
                 Ok(data) => data,
@@ -152,8 +173,17 @@ mod tests {
     #[test]
     fn endpoints_resolve_against_the_sse_url() {
         let base: Uri = "http://127.0.0.1:9/a/sse".parse().unwrap();
-        assert_eq!(resolve(&base, "/messages?sessionId=x").unwrap().to_string(), "http://127.0.0.1:9/messages?sessionId=x");
-        assert_eq!(resolve(&base, "messages?s=1").unwrap().to_string(), "http://127.0.0.1:9/a/messages?s=1");
-        assert_eq!(resolve(&base, "http://h:1/m").unwrap().to_string(), "http://h:1/m");
+        assert_eq!(
+            resolve(&base, "/messages?sessionId=x").unwrap().to_string(),
+            "http://127.0.0.1:9/messages?sessionId=x"
+        );
+        assert_eq!(
+            resolve(&base, "messages?s=1").unwrap().to_string(),
+            "http://127.0.0.1:9/a/messages?s=1"
+        );
+        assert_eq!(
+            resolve(&base, "http://h:1/m").unwrap().to_string(),
+            "http://h:1/m"
+        );
     }
 }

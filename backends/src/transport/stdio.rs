@@ -36,7 +36,7 @@ pub(crate) fn spawn(
     cmd: StdioCommand<'_>,
     mux: Arc<Mux>,
     outbound: mpsc::Receiver<Message>,
-) -> std::io::Result<JoinHandle<()>> {
+) -> std::io::Result<(JoinHandle<()>, Option<u32>)> {
     let mut command = Command::new(cmd.command);
     command
         .args(cmd.args)
@@ -49,7 +49,8 @@ pub(crate) fn spawn(
         command.current_dir(cwd);
     }
     let mut child = command.spawn()?;
-    let (Some(stdin), Some(stdout), Some(stderr)) = (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    let (Some(stdin), Some(stdout), Some(stderr)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
     else {
         return Err(std::io::Error::other("child pipes missing"));
     };
@@ -60,7 +61,8 @@ pub(crate) fn spawn(
             tracing::debug!(pool = %ident.pool_name, replica = ident.replica, stderr = %line, "upstream stderr");
         }
     });
-    Ok(tokio::spawn(run(child, stdin, stdout, mux, outbound)))
+    let pid = child.id();
+    Ok((tokio::spawn(run(child, stdin, stdout, mux, outbound)), pid))
 }
 
 async fn run(
@@ -120,7 +122,10 @@ async fn read(stdout: ChildStdout, mux: &Mux) -> String {
 
 /// `read_until` with a length cap, so a server that never writes a newline cannot make the
 /// gateway buffer without bound.
-async fn read_line(reader: &mut BufReader<ChildStdout>, line: &mut Vec<u8>) -> std::io::Result<usize> {
+async fn read_line(
+    reader: &mut BufReader<ChildStdout>,
+    line: &mut Vec<u8>,
+) -> std::io::Result<usize> {
     loop {
         let available = reader.fill_buf().await?;
         if available.is_empty() {
@@ -142,8 +147,14 @@ async fn read_line(reader: &mut BufReader<ChildStdout>, line: &mut Vec<u8>) -> s
 }
 
 fn trim_line(line: &[u8]) -> &[u8] {
-    let end = line.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(0, |i| i + 1);
-    let start = line[..end].iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(end);
+    let end = line
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(0, |i| i + 1);
+    let start = line[..end]
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(end);
     &line[start..end]
 }
 
