@@ -1,0 +1,460 @@
+//! The request pipeline shared by every front: one client message in, the answer out, with the
+//! messages related to it (progress, logs, server-to-client requests) sent on the way.
+//!
+//! Order of work for a forwarded request: resolve the exposed name to its pool (aggregated
+//! catalog), rewrite the name if it was namespaced, choose a replica (router), forward, relay
+//! related messages while waiting, restore the client's id, report the outcome to the policy.
+
+use serde_json::value::RawValue;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use vecgate_backends::jsonrpc::{ErrorObject, Kind, Message, code, to_raw};
+use vecgate_backends::{Call, CallError, CallEvent};
+use vecgate_learner::RequestFeatures;
+
+use crate::catalog::{ListKind, list_kind, rename_params};
+use crate::gateway::Gateway;
+use crate::session::Session;
+
+/// Where messages related to one request go: its POST's SSE stream, the legacy SSE stream, or
+/// stdout. Bounded: a client that does not read loses progress notifications, never blocks the
+/// gateway.
+pub type EventSink = mpsc::Sender<Message>;
+
+/// Capacity of a request's event channel from its replica.
+const CALL_EVENT_CAPACITY: usize = 64;
+
+/// How a request failed, in the form it is sent back.
+enum Failure {
+    /// An error vecgate writes.
+    Local(ErrorObject),
+    /// An upstream error object, passed through unchanged.
+    Upstream(Box<RawValue>),
+}
+
+impl From<ErrorObject> for Failure {
+    fn from(e: ErrorObject) -> Failure {
+        Failure::Local(e)
+    }
+}
+
+type Answer = Result<Box<RawValue>, Failure>;
+
+fn empty_object() -> Box<RawValue> {
+    to_raw(&serde_json::json!({}))
+}
+
+/// Handle one message from a client on `session`. Returns the response for a request, `None`
+/// for notifications and responses.
+pub async fn handle(
+    gw: Arc<Gateway>,
+    session: Arc<Session>,
+    msg: Message,
+    events: EventSink,
+) -> Option<Message> {
+    session.touch();
+    match msg.kind() {
+        Kind::Request => Some(handle_request(&gw, &session, msg, &events).await),
+        Kind::Notification => {
+            handle_notification(&gw, &session, &msg).await;
+            None
+        }
+        Kind::Response => {
+            if let Some(id) = &msg.id {
+                let answer = match (msg.result, msg.error) {
+                    (Some(r), _) => Ok(r),
+                    (None, Some(e)) => Err(e),
+                    (None, None) => {
+                        Err(ErrorObject::new(code::INVALID_REQUEST, "empty response").to_raw())
+                    }
+                };
+                if !session.answer(id, answer) {
+                    tracing::debug!(id = id.get(), "client answered an unknown server request");
+                }
+            }
+            None
+        }
+    }
+}
+
+async fn handle_request(
+    gw: &Arc<Gateway>,
+    session: &Arc<Session>,
+    msg: Message,
+    events: &EventSink,
+) -> Message {
+    let Message {
+        id, method, params, ..
+    } = msg;
+    let id = id.unwrap_or_else(vecgate_backends::jsonrpc::null_raw);
+    let method = method.unwrap_or_default();
+    let (_guard, cancelled) = session.cancellable(&id);
+    let work = route_request(gw, session, &method, params, events);
+    let answer = tokio::select! {
+        answer = work => answer,
+        _ = cancelled => Err(Failure::Local(ErrorObject::new(-32800, "request cancelled by the client"))),
+    };
+    metrics::counter!("vecgate_requests_total", "method" => method_label(&method), "outcome" => if answer.is_ok() { "ok" } else { "error" }).increment(1);
+    match answer {
+        Ok(result) => Message::result(id, result),
+        Err(Failure::Local(e)) => Message::error(Some(id), &e),
+        Err(Failure::Upstream(e)) => Message::raw_error(id, e),
+    }
+}
+
+/// A bounded label set for metrics (method names come from clients).
+fn method_label(method: &str) -> &'static str {
+    const KNOWN: [&str; 14] = [
+        "initialize",
+        "ping",
+        "tools/list",
+        "tools/call",
+        "resources/list",
+        "resources/templates/list",
+        "resources/read",
+        "resources/subscribe",
+        "resources/unsubscribe",
+        "prompts/list",
+        "prompts/get",
+        "completion/complete",
+        "logging/setLevel",
+        "server/discover",
+    ];
+    KNOWN.into_iter().find(|m| *m == method).unwrap_or("other")
+}
+
+async fn route_request(
+    gw: &Arc<Gateway>,
+    session: &Arc<Session>,
+    method: &str,
+    params: Option<Box<RawValue>>,
+    events: &EventSink,
+) -> Answer {
+    if let Some(kind) = list_kind(method) {
+        return list(gw, kind, params.as_deref());
+    }
+    match method {
+        "ping" => Ok(empty_object()),
+        "initialize" => Err(ErrorObject::new(
+            code::INVALID_REQUEST,
+            "this session is already initialized; start a new session to initialize again",
+        )
+        .into()),
+        "logging/setLevel" => set_level(gw, session, params.as_deref()).await,
+        "tools/call" | "prompts/get" => {
+            let peek = peek(params.as_deref())?;
+            let name = peek
+                .name
+                .ok_or_else(|| invalid_params(format!("{method} needs params.name")))?;
+            let catalog = gw.catalog.load();
+            let route = if method == "tools/call" {
+                catalog.tool(&name)
+            } else {
+                catalog.prompt(&name)
+            };
+            let Some(route) = route else {
+                let what = if method == "tools/call" {
+                    "tool"
+                } else {
+                    "prompt"
+                };
+                return Err(invalid_params(format!(
+                    "unknown {what} {name:?} (see {}/list)",
+                    what.to_owned() + "s"
+                ))
+                .into());
+            };
+            let pool = route.pool;
+            let params = match (&params, route.renamed) {
+                (Some(p), true) => Some(
+                    rename_params(p, &route.upstream)
+                        .ok_or_else(|| invalid_params("params must be an object".into()))?,
+                ),
+                _ => params,
+            };
+            forward(gw, session, pool, method, params, events).await
+        }
+        "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
+            let peek = peek(params.as_deref())?;
+            let uri = peek
+                .uri
+                .ok_or_else(|| invalid_params(format!("{method} needs params.uri")))?
+                .into_owned();
+            let pool = gw.catalog.load().resource_pool(&uri).ok_or_else(|| {
+                ErrorObject::new(
+                    code::RESOURCE_NOT_FOUND,
+                    format!("no pool serves resource {uri:?}"),
+                )
+            })?;
+            let answer = forward(gw, session, pool, method, params, events).await;
+            if answer.is_ok() {
+                match method {
+                    "resources/subscribe" => session.subscribe(pool, &uri),
+                    "resources/unsubscribe" => session.unsubscribe(pool, &uri),
+                    _ => {}
+                }
+            }
+            answer
+        }
+        "completion/complete" => {
+            let peek = peek(params.as_deref())?;
+            let reference: serde_json::Value = peek
+                .reference
+                .and_then(|r| serde_json::from_str(r.get()).ok())
+                .ok_or_else(|| invalid_params("completion/complete needs params.ref".into()))?;
+            let catalog = gw.catalog.load();
+            let target = match reference.get("type").and_then(|t| t.as_str()) {
+                Some("ref/prompt") => reference
+                    .get("name")
+                    .and_then(|n| n.as_str())
+                    .and_then(|n| catalog.prompt(n))
+                    .map(|r| (r.pool, r.renamed.then(|| r.upstream.clone()))),
+                Some("ref/resource") => reference
+                    .get("uri")
+                    .and_then(|u| u.as_str())
+                    .and_then(|u| catalog.resource_pool(u))
+                    .map(|p| (p, None)),
+                _ => None,
+            };
+            let (pool, rename) = target.ok_or_else(|| {
+                invalid_params("completion/complete: unknown or unsupported ref".into())
+            })?;
+            drop(catalog);
+            let params = match (params, rename) {
+                (Some(p), Some(upstream)) => Some(
+                    rename_ref(&p, &upstream)
+                        .ok_or_else(|| invalid_params("bad params.ref".into()))?,
+                ),
+                (p, _) => p,
+            };
+            forward(gw, session, pool, method, params, events).await
+        }
+        _ => Err(ErrorObject::new(
+            code::METHOD_NOT_FOUND,
+            format!("method {method:?} is not supported by vecgate"),
+        )
+        .into()),
+    }
+}
+
+fn invalid_params(message: String) -> ErrorObject {
+    ErrorObject::new(code::INVALID_PARAMS, message)
+}
+
+fn peek(params: Option<&RawValue>) -> Result<vecgate_backends::jsonrpc::ParamsPeek<'_>, Failure> {
+    match params {
+        None => Ok(Default::default()),
+        Some(raw) => serde_json::from_str(raw.get())
+            .map_err(|e| Failure::Local(invalid_params(format!("params: {e}")))),
+    }
+}
+
+fn rename_ref(params: &RawValue, name: &str) -> Option<Box<RawValue>> {
+    let mut v: serde_json::Value = serde_json::from_str(params.get()).ok()?;
+    v.get_mut("ref")?
+        .as_object_mut()?
+        .insert("name".into(), name.into());
+    serde_json::value::to_raw_value(&v).ok()
+}
+
+fn list(gw: &Gateway, kind: ListKind, params: Option<&RawValue>) -> Answer {
+    let peek = peek(params)?;
+    let catalog = gw.catalog.load();
+    let (items, next) = catalog
+        .page(kind, peek.cursor.as_deref(), gw.config.list_page_size)
+        .map_err(|_| invalid_params("invalid pagination cursor".into()))?;
+    // Written by hand: the items are raw JSON and are copied, not re-serialized.
+    let mut out =
+        String::with_capacity(64 + items.iter().map(|i| i.get().len() + 1).sum::<usize>());
+    out.push_str("{\"");
+    out.push_str(kind.field());
+    out.push_str("\":[");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(item.get());
+    }
+    out.push(']');
+    if let Some(cursor) = next {
+        out.push_str(",\"nextCursor\":");
+        out.push_str(&serde_json::to_string(&cursor).unwrap_or_default());
+    }
+    out.push('}');
+    RawValue::from_string(out)
+        .map_err(|e| ErrorObject::new(code::INTERNAL_ERROR, format!("list encoding: {e}")).into())
+}
+
+async fn set_level(gw: &Gateway, session: &Session, params: Option<&RawValue>) -> Answer {
+    #[derive(serde::Deserialize)]
+    struct Level {
+        level: String,
+    }
+    let level: Level = params
+        .and_then(|p| serde_json::from_str(p.get()).ok())
+        .ok_or_else(|| invalid_params("logging/setLevel needs params.level".into()))?;
+    if !session.set_log_level(&level.level) {
+        return Err(invalid_params(format!("unknown log level {:?}", level.level)).into());
+    }
+    // Replicas are shared between sessions, so their level is not lowered for one client:
+    // each session's level filters what vecgate forwards to it.
+    let _ = gw;
+    Ok(empty_object())
+}
+
+/// Forward a request to one replica of `pool`, relaying related messages while it runs.
+async fn forward(
+    gw: &Arc<Gateway>,
+    session: &Arc<Session>,
+    pool_index: u32,
+    method: &str,
+    params: Option<Box<RawValue>>,
+    events: &EventSink,
+) -> Answer {
+    let pool = gw.pools.get(pool_index as usize).ok_or_else(|| {
+        ErrorObject::new(code::INTERNAL_ERROR, "route to a pool that does not exist")
+    })?;
+    let features = RequestFeatures {
+        embedding: &[],
+        key: 0,
+        tool: 0,
+        size: params.as_ref().map_or(0, |p| p.get().len() as u32),
+    };
+    let routed = gw
+        .router
+        .pick(pool, session.affinity_seed, &features)
+        .ok_or_else(|| {
+            ErrorObject::new(
+                code::UPSTREAM_UNAVAILABLE,
+                format!("pool {:?} has no replicas", pool.name()),
+            )
+        })?;
+    let (tx, mut rx) = mpsc::channel(CALL_EVENT_CAPACITY);
+    let call = routed.replica.call(Call {
+        method: method.to_owned(),
+        params,
+        events: Some(tx),
+        timeout: None,
+    });
+    tokio::pin!(call);
+    let result = loop {
+        tokio::select! {
+            biased;
+            Some(event) = rx.recv() => relay_call_event(session, event, events).await,
+            result = &mut call => break result,
+        }
+    };
+    gw.router
+        .observe(pool_index, &routed, &features, result.is_ok());
+    result.map_err(|e| match e {
+        CallError::Rpc(raw) => Failure::Upstream(raw),
+        other => Failure::Local(other.to_error_object()),
+    })
+}
+
+/// Relay one message a replica sent about a request of this session.
+async fn relay_call_event(session: &Arc<Session>, event: CallEvent, events: &EventSink) {
+    match event {
+        CallEvent::Notification(msg) => {
+            if msg.method.as_deref() == Some("notifications/message") && !log_wanted(session, &msg)
+            {
+                return;
+            }
+            // Progress is best-effort: a client that does not read its stream loses some.
+            if events.try_send(msg).is_err() {
+                metrics::counter!("vecgate_events_dropped_total").increment(1);
+            }
+        }
+        CallEvent::Request { message, reply } => {
+            let method = message.method.clone().unwrap_or_default();
+            if !session.caps.allows(&method) {
+                let err = ErrorObject::new(
+                    code::METHOD_NOT_FOUND,
+                    format!("the client did not declare the capability {method} needs"),
+                );
+                let _ = reply.send(Err(err.to_raw()));
+                return;
+            }
+            let (id, answer) = session.register_request();
+            let request = Message::request(to_raw(&id), method, message.params);
+            // The request's own stream first; if it has closed, the session's GET stream.
+            let delivered = match events.send(request).await {
+                Ok(()) => true,
+                Err(mpsc::error::SendError(request)) => session.push(request),
+            };
+            if !delivered {
+                session.forget_request(id);
+                let err =
+                    ErrorObject::new(code::UPSTREAM_UNAVAILABLE, "the client's stream closed");
+                let _ = reply.send(Err(err.to_raw()));
+                return;
+            }
+            // Wait for the client's answer without holding up the request's other events.
+            tokio::spawn(async move {
+                let answer = answer.await.unwrap_or_else(|_| {
+                    Err(ErrorObject::new(
+                        code::INTERNAL_ERROR,
+                        "the client session ended before answering",
+                    )
+                    .to_raw())
+                });
+                let _ = reply.send(answer);
+            });
+        }
+    }
+}
+
+fn log_wanted(session: &Session, msg: &Message) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Log<'a> {
+        #[serde(borrow)]
+        level: Option<std::borrow::Cow<'a, str>>,
+    }
+    let level = msg
+        .params
+        .as_ref()
+        .and_then(|p| serde_json::from_str::<Log<'_>>(p.get()).ok())
+        .and_then(|l| l.level.map(|l| l.into_owned()));
+    level.is_none_or(|l| session.wants_log(&l))
+}
+
+async fn handle_notification(gw: &Arc<Gateway>, session: &Arc<Session>, msg: &Message) {
+    match msg.method.as_deref() {
+        Some("notifications/cancelled") => {
+            if let Some(id) = msg.peek_params().request_id {
+                session.cancel(id);
+            }
+        }
+        Some("notifications/roots/list_changed") => {
+            for pool in &gw.pools {
+                for replica in pool.replicas().iter().filter(|r| r.is_ready()) {
+                    let _ = replica
+                        .notify("notifications/roots/list_changed", None)
+                        .await;
+                }
+            }
+        }
+        // initialized, progress from the client, and anything else: nothing to do.
+        _ => {}
+    }
+}
+
+/// Relay a notification a replica sent that belongs to no request.
+pub fn relay_unsolicited(gw: &Gateway, pool: u32, replica: u32, msg: Message) {
+    match msg.method.as_deref() {
+        Some("notifications/resources/updated") => {
+            let uri = msg.peek_params().uri.map(|u| u.into_owned());
+            let Some(uri) = uri else { return };
+            for session in gw.sessions.all() {
+                if session.is_subscribed(pool, &uri) {
+                    session.push(msg.clone());
+                }
+            }
+        }
+        _ => {
+            // Logs and other server-wide notifications from a shared replica belong to no one
+            // client; relaying them to everyone would be cross-talk.
+            tracing::debug!(pool, replica, method = ?msg.method, "unsolicited upstream notification");
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! Front transports: how clients reach the gateway. Each front turns its wire format into
+//! [`crate::dispatch::handle`] calls on a session and writes the answers back.
+//!
+//! - [`http`]: the HTTP server (hyper 1 + tower): routes, origin checks, health, metrics.
+//! - [`streamable`]: Streamable HTTP on `/mcp` (POST, GET, DELETE).
+//! - [`legacy`]: the 2024-11-05 HTTP+SSE transport on `/sse` + `/messages`.
+//! - [`stdio`]: MCP over the gateway's own stdin/stdout.
+//! - [`body`]: response bodies and SSE framing shared by the HTTP fronts.
+
+pub mod body;
+pub mod http;
+pub mod legacy;
+pub mod stdio;
+pub mod streamable;
