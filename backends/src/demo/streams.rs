@@ -239,14 +239,59 @@ impl SessionManager for TrackedSessions {
         id: &SessionId,
         last_event_id: String,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        let stream = self.inner.resume(id, last_event_id.clone()).await?;
-        // Event ids of POST streams are `index/http_request_id` (see rmcp's local session).
-        if let Some(http_request_id) = last_event_id
-            .split_once('/')
-            .and_then(|(_, http_id)| http_id.parse::<u64>().ok())
-        {
+        let resumed_stream = http_request_id_of(&last_event_id);
+        let stream = self.inner.resume(id, last_event_id).await?;
+        if let Some(http_request_id) = resumed_stream {
             self.registry.mark_resumed(id, http_request_id);
         }
         Ok(stream)
+    }
+}
+
+/// The POST stream an SSE event id belongs to: rmcp numbers events of POST streams
+/// `index/http_request_id` and those of the standalone GET stream `index`.
+fn http_request_id_of(event_id: &str) -> Option<u64> {
+    let (_, http_request_id) = event_id.split_once('/')?;
+    http_request_id.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_ids_name_their_post_stream() {
+        assert_eq!(http_request_id_of("3/17"), Some(17));
+        assert_eq!(http_request_id_of("0/0"), Some(0));
+        assert_eq!(http_request_id_of("5"), None, "standalone stream");
+        assert_eq!(http_request_id_of("5/x"), None);
+        assert_eq!(http_request_id_of(""), None);
+    }
+
+    #[tokio::test]
+    async fn closing_an_unknown_stream_is_an_error_and_leaves_nothing_behind() {
+        let registry = StreamRegistry::new(
+            Arc::new(LocalSessionManager::default()),
+            Duration::from_millis(10),
+        );
+        let request = RequestId::Number(1);
+        let error = registry
+            .close_stream("no-session", &request)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, CloseStreamError::NoStream { .. }),
+            "{error}"
+        );
+        // Recorded but the session is gone: the error path must not leave a waiter behind.
+        registry.record((SessionId::from("gone"), request.clone()), 4);
+        let error = registry.close_stream("gone", &request).await.unwrap_err();
+        assert!(
+            matches!(error, CloseStreamError::NoStream { .. }),
+            "{error}"
+        );
+        assert!(registry.awaiting_resume.lock().is_empty());
+        // A resumption nobody waits for is ignored.
+        registry.mark_resumed(&SessionId::from("gone"), 4);
     }
 }
