@@ -153,7 +153,10 @@ pub(crate) fn demo_tools() -> Vec<Tool> {
         tool::<KvGetArgs>(
             "kv_get",
             "Read a key from this replica's key-value store (state is per replica).",
-            ToolAnnotations::new().read_only(true).open_world(false),
+            // Read-only, but its answer changes with every kv_put: it claims no closed world
+            // (openWorldHint stays at its default, true), so annotations alone never make it
+            // cacheable.
+            ToolAnnotations::new().read_only(true),
         ),
         tool::<KvPutArgs>(
             "kv_put",
@@ -249,7 +252,16 @@ mod tests {
             a.read_only_hint == Some(true) && a.open_world_hint == Some(false)
         };
         assert!(cacheable("echo") && cacheable("read_file"));
-        assert!(!cacheable("search_code") && !cacheable("create_ticket") && !cacheable("sleep"));
+        for not_cacheable in [
+            "search_code",
+            "create_ticket",
+            "sleep",
+            "kv_get",
+            "kv_put",
+            "ask_llm",
+        ] {
+            assert!(!cacheable(not_cacheable), "{not_cacheable}");
+        }
         assert_eq!(
             find("create_ticket").annotations.unwrap().destructive_hint,
             Some(true)
