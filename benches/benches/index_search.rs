@@ -41,6 +41,9 @@ fn config(dim: usize, crossover: Crossover) -> StoreConfig {
     }
 }
 
+/// (p50, p99) in µs.
+type Percentiles = (f64, f64);
+
 /// Latency of searching every query, as (p50, p99) in µs twice: the first run's wall time, and
 /// the best of three runs per query. This 2-core machine is shared, so single samples include
 /// preemption; the best-of-3 figures show the search's own cost. Also returns the results.
@@ -48,7 +51,7 @@ fn measure(
     queries: &[f32],
     dim: usize,
     mut search: impl FnMut(&[f32], &mut Vec<Neighbour>),
-) -> ((f64, f64), (f64, f64), Vec<Vec<Neighbour>>) {
+) -> (Percentiles, Percentiles, Vec<Vec<Neighbour>>) {
     let mut raw = Histogram::<u64>::new(3).expect("histogram");
     let mut best = Histogram::<u64>::new(3).expect("histogram");
     let mut out = Vec::with_capacity(16);

@@ -89,6 +89,10 @@ pub(crate) fn step(shared: &Shared, all: bool) -> bool {
             } else {
                 graph.insert(view.row(entry), entry);
             }
+            // A large build must not hold up the store's drop for minutes.
+            if entry % 1024 == 0 && shared.is_shutting_down() {
+                return false;
+            }
         }
     }
     if rebuild {

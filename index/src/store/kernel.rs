@@ -124,7 +124,7 @@ pub(crate) const MAX_QUANT_DIM: usize = 512;
 
 /// Symmetric per-vector int8 quantisation: writes `round(x · 127 / max|x|)` into `out` and
 /// returns the scale that maps codes back (`max|x| / 127`; 0 for a zero vector).
-pub(crate) fn quantize(v: &[f32], out: &mut [i8]) -> f32 {
+pub fn quantize(v: &[f32], out: &mut [i8]) -> f32 {
     let max = v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
     if max == 0.0 || !max.is_finite() {
         out.fill(0);
@@ -138,8 +138,13 @@ pub(crate) fn quantize(v: &[f32], out: &mut [i8]) -> f32 {
 }
 
 /// Integer dot product of two int8 code vectors (exact in i32 for dim ≤ 2^16).
+///
+/// Measured (`index_kernels`, 128-d, in cache, baseline x86-64 target): 17 ns/row against 10 ns
+/// for the f32 [`dot`]: without SSE4.1 the widening multiply is costly. Two other shapes (i16
+/// pair sums for `pmaddwd`, f32 conversion) measured 46 ns. The int8 scan still pays off when the
+/// rows do not fit in cache (a quarter of the bytes to stream); see the crate docs.
 #[inline]
-pub(crate) fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
     let mut acc = [0i32; LANES];
     let chunks_a = a.chunks_exact(LANES);
     let chunks_b = b.chunks_exact(LANES);

@@ -30,7 +30,7 @@ mod stats;
 mod view;
 
 pub use graph::HnswParams;
-pub use kernel::{DotClamp, Neighbour, dot};
+pub use kernel::{DotClamp, Neighbour, dot, dot_i8, quantize};
 pub use memo::MEMO_K;
 pub use stats::{ReplicaStat, TrajectoryOutcome};
 
