@@ -8,12 +8,15 @@
 //!    [uses evidence](RoutingPolicy::uses_evidence)), then the policy's choice;
 //! 3. [`Engine::learn`]: the instant loop, synchronously (the simulator calls it inline; the
 //!    gateway feeds it through an [`OutcomeSink`], see [`sink`]);
-//! 4. [`Engine::background_tick`]: the learner's background loop, on the caller's timer.
+//! 4. [`Engine::background_tick`]: the learner's background loop, on the caller's timer;
+//! 5. [`Engine::snapshot`] / [`Engine::from_snapshot`]: the store's and the learner's state in
+//!    one index snapshot, so a restarted gateway routes well from its first request.
 //!
 //! The trajectory store records each outcome's *service* time when the caller knows it
 //! (replay) and the response time otherwise (gateway): "how long this replica took on requests
 //! like this" is what both `knn` and `vector` predict.
 
+mod persist;
 pub mod sink;
 
 use std::sync::Arc;
@@ -23,6 +26,7 @@ use vecgate_index::canonical::{Canonicalizer, request_key, tool_key};
 use vecgate_index::embed::{Embedder, HashingEmbedder, RequestView};
 use vecgate_index::store::{Neighbour, StoreConfig, TrajectoryOutcome, TrajectoryStore};
 
+pub use persist::LEARNER_SECTION_PREFIX;
 pub use sink::{LearnerThread, OutcomeSink, OwnedOutcome};
 
 use crate::error::LearnerError;

@@ -164,3 +164,41 @@ fn dimension_mismatch_and_bad_neighbour_counts_are_config_errors() {
     let err = Engine::new(embedder, store, policy, EngineConfig { neighbours: 0 }).unwrap_err();
     assert!(err.to_string().contains("engine.neighbours"), "{err}");
 }
+
+#[test]
+fn a_snapshot_warm_starts_store_and_learner() {
+    let e = engine("vector");
+    let candidates = healthy(3);
+    let (mut fs, mut rs) = (FeatureScratch::default(), RouteScratch::default());
+    let mut rng = Rng::seed(2);
+    for i in 0..400u64 {
+        let raw = args(i);
+        let f = e.features("tools/call", Some("forecast"), Some(&raw), &mut fs);
+        let d = e.route(0, &f, &candidates, Nanos::ZERO, &mut rng, None, &mut rs);
+        let replica = candidates[d.index].replica;
+        e.learn(&Outcome {
+            pool: 0,
+            replica,
+            features: &f,
+            sent: Nanos::ZERO,
+            now: Nanos::ZERO,
+            latency_ms: 5.0 + 10.0 * f64::from(replica),
+            service_ms: None,
+            success: true,
+        });
+    }
+    let snap = e.snapshot().unwrap();
+    let store_cfg = e.store().config().clone();
+    let cfg = PolicyConfig::default();
+    let warm =
+        Engine::from_snapshot(&cfg, store_cfg.clone(), EngineConfig::default(), &snap).unwrap();
+    assert_eq!(warm.store().len(), e.store().len());
+    assert_eq!(warm.snapshot_policy(), e.snapshot_policy());
+    // Another policy finds no section of its own and starts cold, without error.
+    let knn = PolicyConfig {
+        policy: "knn".into(),
+        ..PolicyConfig::default()
+    };
+    let cold = Engine::from_snapshot(&knn, store_cfg, EngineConfig::default(), &snap).unwrap();
+    assert!(!cold.restore_learner(&snap).unwrap());
+}

@@ -8,6 +8,7 @@
 use super::config::VectorConfig;
 use super::pool::PoolModel;
 use crate::policy::RequestFeatures;
+use crate::policy::evidence::LogMean;
 use crate::rng::Rng;
 
 const DIM: usize = 32;
@@ -82,7 +83,11 @@ fn run(rank: u8, mut next: impl FnMut(&mut Rng) -> Request) -> f64 {
         let truth = req.log_ms[replica as usize];
         if step >= STEPS / 2 {
             let ctx = model.context(&features);
-            err += (model.predict(&ctx, replica, &[], &cfg).log_ms - truth).abs();
+            err += (model
+                .predict(&ctx, replica, LogMean::default(), &cfg)
+                .log_ms
+                - truth)
+                .abs();
         }
         model.learn(&features, replica, (truth + noise).exp(), None, true, &cfg);
     }

@@ -11,8 +11,8 @@ use super::change::Cusum;
 use super::config::VectorConfig;
 use super::model::{Epochs, RequestTerms, WeightTable};
 use super::patterns::PatternBank;
-use crate::policy::knn::evidence_for;
-use crate::policy::{Evidence, RequestFeatures};
+use crate::policy::RequestFeatures;
+use crate::policy::evidence::LogMean;
 
 /// Failed requests are learned as this many times slower than predicted (or observed, if
 /// worse): a replica that fails fast must not look fast.
@@ -111,13 +111,13 @@ impl PoolModel {
         }
     }
 
-    /// Predicts the request's service time on a tracked `replica`, blending in neighbour
-    /// evidence where the exact key is still little known.
+    /// Predicts the request's service time on a tracked `replica`, blending in the neighbour
+    /// evidence about that replica where the exact key is still little known.
     pub(crate) fn predict(
         &self,
         ctx: &RequestContext,
         replica: u32,
-        evidence: &[Evidence],
+        evidence: LogMean,
         cfg: &VectorConfig,
     ) -> CandidatePrediction {
         let p = self
@@ -130,15 +130,14 @@ impl PoolModel {
             log_ms += a.delta(proj, replica);
         }
         let mut evidence_count = 0;
-        if cfg.evidence_weight > 0.0 && !evidence.is_empty() {
-            let (sum, w, n) =
-                evidence_for(evidence, Some(replica), cfg.evidence_min_similarity, 2.0);
-            if w > 0.0 {
-                let key_conf = f64::from(p.key_count) / (f64::from(p.key_count) + KEY_CONFIDENCE);
-                let lambda = f64::from(cfg.evidence_weight) * (w / (w + 1.0)) * (1.0 - key_conf);
-                log_ms = (1.0 - lambda) * log_ms + lambda * (sum / w);
-                evidence_count = n;
-            }
+        if cfg.evidence_weight > 0.0
+            && let Some(neighbours_log) = evidence.log_mean()
+        {
+            let w = evidence.weight;
+            let key_conf = f64::from(p.key_count) / (f64::from(p.key_count) + KEY_CONFIDENCE);
+            let lambda = f64::from(cfg.evidence_weight) * (w / (w + 1.0)) * (1.0 - key_conf);
+            log_ms = (1.0 - lambda) * log_ms + lambda * neighbours_log;
+            evidence_count = evidence.count;
         }
         CandidatePrediction {
             log_ms,

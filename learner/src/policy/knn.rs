@@ -1,8 +1,9 @@
 //! `knn`: route on the request's nearest past trajectories and nothing else learned.
 //!
-//! Each candidate's latency is predicted from the [`Evidence`] rows about it: a geometric mean
-//! of the neighbours' mean latencies weighted by `similarity² · count / (count + prior_count)`
-//! (close neighbours count more, and a mean over many outcomes more than a single sample). A
+//! Each candidate's latency is predicted from the [`super::Evidence`] rows about it: a geometric
+//! mean of the neighbours' mean latencies weighted by `similarity² · count / (count +
+//! prior_count)` (close neighbours count more, and a mean over many outcomes more than a single
+//! sample). A
 //! candidate no neighbour has used gets the weighted mean over all rows (neutral, neither
 //! penalised nor favoured). Cost = prediction × (1 + in-flight / slots). With no usable evidence
 //! at all (cold index, novel request) it falls back to `p2c-peak-ewma`, the same safety net as
@@ -10,12 +11,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::evidence::EvidenceSummary;
 use super::peak_ewma::{PeakEwmaConfig, PeakEwmaTable};
 use super::pick::{argmin_eligible, load_factor};
-use super::{
-    Candidate, CandidateExplanation, Decision, Evidence, Explanation, Outcome, RouteQuery,
-    RoutingPolicy,
-};
+use super::{CandidateExplanation, Decision, Explanation, Outcome, RouteQuery, RoutingPolicy};
 use crate::error::LearnerError;
 use crate::rng::Rng;
 
@@ -59,33 +58,6 @@ impl KnnConfig {
     }
 }
 
-/// Similarity-weighted log-latency sums for one replica: `(Σ w·ln(mean), Σ w, Σ count)`.
-pub(crate) fn evidence_for(
-    evidence: &[Evidence],
-    replica: Option<u32>,
-    min_similarity: f32,
-    prior_count: f32,
-) -> (f64, f64, u64) {
-    let mut sum = 0.0f64;
-    let mut weight = 0.0f64;
-    let mut count = 0u64;
-    for e in evidence {
-        if replica.is_some_and(|r| r != e.replica)
-            || e.similarity < min_similarity
-            || e.count == 0
-            || !(e.mean_ms.is_finite() && e.mean_ms > 0.0)
-        {
-            continue;
-        }
-        let n = e.count as f32;
-        let w = f64::from(e.similarity * e.similarity * n / (n + prior_count));
-        sum += w * f64::from(e.mean_ms).ln();
-        weight += w;
-        count += u64::from(e.count);
-    }
-    (sum, weight, count)
-}
-
 /// The `knn` policy.
 #[derive(Debug)]
 pub struct Knn {
@@ -102,27 +74,25 @@ impl Knn {
         }
     }
 
-    /// Predicted ms and evidence count for `c`, given the all-rows prior (log ms).
-    fn predict(&self, evidence: &[Evidence], c: &Candidate, prior_log: f64) -> (f64, u64) {
-        let (sum, w, n) = evidence_for(
-            evidence,
-            Some(c.replica),
+    fn summary(&self, query: &RouteQuery<'_>) -> EvidenceSummary {
+        EvidenceSummary::gather(
+            query.evidence,
+            query.candidates,
             self.cfg.min_similarity,
             self.cfg.prior_count,
-        );
-        let log = if w > 0.0 { sum / w } else { prior_log };
-        (log.exp(), n)
+        )
     }
 
-    /// The all-rows prior in log ms, or `None` when no row is usable.
-    fn prior(&self, evidence: &[Evidence]) -> Option<f64> {
-        let (sum, w, _) = evidence_for(
-            evidence,
-            None,
-            self.cfg.min_similarity,
-            self.cfg.prior_count,
-        );
-        (w > 0.0).then(|| sum / w)
+    /// Predicted ms and evidence count for candidate `i`, given the all-rows prior (log ms).
+    fn predict(
+        &self,
+        s: &EvidenceSummary,
+        query: &RouteQuery<'_>,
+        i: usize,
+        prior_log: f64,
+    ) -> (f64, u64) {
+        let m = s.candidate(i, query.evidence, &query.candidates[i]);
+        (m.log_mean().unwrap_or(prior_log).exp(), m.count)
     }
 }
 
@@ -132,18 +102,16 @@ impl RoutingPolicy for Knn {
     }
 
     fn choose(&self, query: &RouteQuery<'_>, rng: &mut Rng) -> Decision {
-        let Some(prior) = self.prior(query.evidence) else {
+        let s = self.summary(query);
+        let Some(prior) = s.all.log_mean() else {
             return self.fallback.choose(query, rng);
         };
-        let index = argmin_eligible(query.candidates, rng, |_, c| {
-            self.predict(query.evidence, c, prior).0 * load_factor(c)
+        let index = argmin_eligible(query.candidates, rng, |i, c| {
+            self.predict(&s, query, i, prior).0 * load_factor(c)
         });
         Decision {
             index,
-            predicted_ms: Some(
-                self.predict(query.evidence, &query.candidates[index], prior)
-                    .0,
-            ),
+            predicted_ms: Some(self.predict(&s, query, index, prior).0),
             explored: false,
         }
     }
@@ -157,7 +125,8 @@ impl RoutingPolicy for Knn {
     }
 
     fn explain(&self, query: &RouteQuery<'_>) -> Explanation {
-        match self.prior(query.evidence) {
+        let s = self.summary(query);
+        match s.all.log_mean() {
             None => Explanation {
                 policy: self.name(),
                 candidates: self.fallback.explain_rows(query),
@@ -168,8 +137,9 @@ impl RoutingPolicy for Knn {
                 candidates: query
                     .candidates
                     .iter()
-                    .map(|c| {
-                        let (ms, n) = self.predict(query.evidence, c, prior);
+                    .enumerate()
+                    .map(|(i, c)| {
+                        let (ms, n) = self.predict(&s, query, i, prior);
                         CandidateExplanation {
                             replica: c.replica,
                             predicted_ms: Some(ms),

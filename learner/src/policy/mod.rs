@@ -16,6 +16,7 @@
 
 pub mod c3;
 mod config;
+pub(crate) mod evidence;
 pub mod ewma;
 pub mod knn;
 pub mod least_inflight;

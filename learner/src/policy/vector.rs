@@ -17,6 +17,7 @@
 
 use std::sync::atomic::Ordering;
 
+use super::evidence::EvidenceSummary;
 use super::pick::{any_healthy, argmin_eligible, is_eligible, load_factor};
 use super::{CandidateExplanation, Decision, Explanation, Outcome, RouteQuery, RoutingPolicy};
 use crate::error::LearnerError;
@@ -27,7 +28,16 @@ use crate::rng::Rng;
 use crate::time::Nanos;
 
 /// Predictions kept on the stack per route; larger candidate sets recompute the rest.
-const STACK_CANDIDATES: usize = 16;
+const STACK_CANDIDATES: usize = super::evidence::SUMMARISED;
+
+/// Pseudo-count of the neighbour rows' confidence weight (as `knn`'s default).
+const EVIDENCE_PRIOR_COUNT: f32 = 2.0;
+
+/// One route's inputs, computed once: the model context and the evidence summary.
+struct RouteInputs {
+    ctx: RequestContext,
+    evidence: EvidenceSummary,
+}
 
 /// The `vector` policy.
 #[derive(Debug)]
@@ -69,7 +79,7 @@ impl VectorPolicy {
         model: &PoolModel,
         query: &RouteQuery<'_>,
         preds: &mut [CandidatePrediction; STACK_CANDIDATES],
-        ctx: &RequestContext,
+        inputs: &RouteInputs,
     ) -> Plan {
         let cfg = self.cfg();
         if model.outcomes.load(Ordering::Relaxed) < u64::from(cfg.warmup) {
@@ -84,7 +94,8 @@ impl VectorPolicy {
             if !model.tracks(c.replica) {
                 return Plan::Fallback;
             }
-            let p = model.predict(ctx, c.replica, query.evidence, cfg);
+            let ev = inputs.evidence.candidate(i, query.evidence, c);
+            let p = model.predict(&inputs.ctx, c.replica, ev, cfg);
             if i < STACK_CANDIDATES {
                 preds[i] = p;
             }
@@ -106,13 +117,32 @@ impl VectorPolicy {
         model: &PoolModel,
         query: &RouteQuery<'_>,
         preds: &[CandidatePrediction; STACK_CANDIDATES],
-        ctx: &RequestContext,
+        inputs: &RouteInputs,
         i: usize,
     ) -> CandidatePrediction {
         if i < STACK_CANDIDATES {
             preds[i]
         } else {
-            model.predict(ctx, query.candidates[i].replica, query.evidence, self.cfg())
+            let c = &query.candidates[i];
+            let ev = inputs.evidence.candidate(i, query.evidence, c);
+            model.predict(&inputs.ctx, c.replica, ev, self.cfg())
+        }
+    }
+
+    fn inputs(&self, model: &PoolModel, query: &RouteQuery<'_>) -> RouteInputs {
+        let evidence = if self.cfg().evidence_weight > 0.0 {
+            EvidenceSummary::gather(
+                query.evidence,
+                query.candidates,
+                self.cfg().evidence_min_similarity,
+                EVIDENCE_PRIOR_COUNT,
+            )
+        } else {
+            EvidenceSummary::gather(&[], query.candidates, 1.0, EVIDENCE_PRIOR_COUNT)
+        };
+        RouteInputs {
+            ctx: model.context(query.features),
+            evidence,
         }
     }
 
@@ -151,9 +181,10 @@ impl RoutingPolicy for VectorPolicy {
                     model.saw_unhealthy(c.replica);
                 }
             }
-            let ctx = model.context(query.features);
+            let inputs = self.inputs(model, query);
             let mut preds = [CandidatePrediction::default(); STACK_CANDIDATES];
-            let Plan::Model { best_trusted_log } = self.plan(model, query, &mut preds, &ctx) else {
+            let Plan::Model { best_trusted_log } = self.plan(model, query, &mut preds, &inputs)
+            else {
                 return self.fallback(query, rng);
             };
             let counters = &self.learner.counters;
@@ -170,11 +201,11 @@ impl RoutingPolicy for VectorPolicy {
                     if c.inflight > least_loaded {
                         f64::INFINITY
                     } else {
-                        f64::from(self.prediction(model, query, &preds, &ctx, i).key_count)
+                        f64::from(self.prediction(model, query, &preds, &inputs, i).key_count)
                     }
                 });
                 counters.explored.fetch_add(1, Ordering::Relaxed);
-                let p = self.prediction(model, query, &preds, &ctx, index);
+                let p = self.prediction(model, query, &preds, &inputs, index);
                 return Decision {
                     index,
                     predicted_ms: Some(self.predicted_ms(&p, best_trusted_log)),
@@ -182,11 +213,11 @@ impl RoutingPolicy for VectorPolicy {
                 };
             }
             let index = argmin_eligible(query.candidates, rng, |i, c| {
-                let p = self.prediction(model, query, &preds, &ctx, i);
+                let p = self.prediction(model, query, &preds, &inputs, i);
                 self.predicted_ms(&p, best_trusted_log) * load_factor(c)
             });
             counters.model_routes.fetch_add(1, Ordering::Relaxed);
-            let p = self.prediction(model, query, &preds, &ctx, index);
+            let p = self.prediction(model, query, &preds, &inputs, index);
             Decision {
                 index,
                 predicted_ms: Some(self.predicted_ms(&p, best_trusted_log)),
@@ -213,9 +244,10 @@ impl RoutingPolicy for VectorPolicy {
             let Some(model) = model else {
                 return fallback("no outcomes for this pool yet");
             };
-            let ctx = model.context(query.features);
+            let inputs = self.inputs(model, query);
             let mut preds = [CandidatePrediction::default(); STACK_CANDIDATES];
-            let Plan::Model { best_trusted_log } = self.plan(model, query, &mut preds, &ctx) else {
+            let Plan::Model { best_trusted_log } = self.plan(model, query, &mut preds, &inputs)
+            else {
                 return fallback("too little evidence");
             };
             let candidates = query
@@ -224,12 +256,13 @@ impl RoutingPolicy for VectorPolicy {
                 .enumerate()
                 .map(|(i, c)| {
                     let p = if model.tracks(c.replica) {
-                        self.prediction(model, query, &preds, &ctx, i)
+                        self.prediction(model, query, &preds, &inputs, i)
                     } else {
                         CandidatePrediction::default()
                     };
                     let ms = self.predicted_ms(&p, best_trusted_log);
-                    let in_pattern = ctx
+                    let in_pattern = inputs
+                        .ctx
                         .terms
                         .pattern
                         .and_then(|pat| model.patterns.stats(pat, c.replica))
@@ -247,7 +280,7 @@ impl RoutingPolicy for VectorPolicy {
                 candidates,
                 rule: format!(
                     "lowest predicted service × (1 + in-flight / slots){}",
-                    match ctx.terms.pattern {
+                    match inputs.ctx.terms.pattern {
                         Some(p) => format!("; request in pattern {p}"),
                         None => String::new(),
                     }
