@@ -158,7 +158,7 @@ fn default_max_body() -> usize {
     4 << 20
 }
 fn default_policy() -> String {
-    "round-robin".to_owned()
+    vecgate_learner::policy::DEFAULT_POLICY.to_owned()
 }
 fn default_request_timeout_ms() -> u64 {
     60_000
@@ -224,6 +224,16 @@ impl Config {
         self.listen_addr()?;
         if let Some(key) = &self.session_key {
             parse_key(key)?;
+        }
+        if !vecgate_learner::policy::POLICY_NAMES.contains(&self.policy.as_str()) {
+            return Err(invalid(
+                "policy",
+                format!(
+                    "unknown policy {:?}; known: {}",
+                    self.policy,
+                    vecgate_learner::policy::POLICY_NAMES.join(", ")
+                ),
+            ));
         }
         if self.max_body_bytes < 1024 {
             return Err(invalid("max_body_bytes", "must be at least 1024"));

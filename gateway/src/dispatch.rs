@@ -10,7 +10,6 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use vecgate_backends::jsonrpc::{ErrorObject, Kind, Message, code, to_raw};
 use vecgate_backends::{Call, CallError, CallEvent};
-use vecgate_learner::RequestFeatures;
 
 use crate::catalog::{ListKind, list_kind, rename_params};
 use crate::gateway::Gateway;
@@ -237,6 +236,28 @@ async fn route_request(
     }
 }
 
+/// The tool/prompt name or resource URI, and the raw arguments, that routing keys on.
+fn routing_fields<'a>(
+    method: &str,
+    params: Option<&'a RawValue>,
+) -> (Option<String>, Option<&'a str>) {
+    let Some(params) = params else {
+        return (None, None);
+    };
+    let Ok(peek) = serde_json::from_str::<vecgate_backends::jsonrpc::ParamsPeek<'a>>(params.get())
+    else {
+        return (None, None);
+    };
+    let name = match method {
+        "resources/read" | "resources/subscribe" | "resources/unsubscribe" => peek.uri,
+        _ => peek.name,
+    };
+    (
+        name.map(|n| n.into_owned()),
+        peek.arguments.map(|a| a.get()),
+    )
+}
+
 fn invalid_params(message: String) -> ErrorObject {
     ErrorObject::new(code::INVALID_PARAMS, message)
 }
@@ -314,15 +335,17 @@ async fn forward(
     let pool = gw.pools.get(pool_index as usize).ok_or_else(|| {
         ErrorObject::new(code::INTERNAL_ERROR, "route to a pool that does not exist")
     })?;
-    let features = RequestFeatures {
-        embedding: &[],
-        key: 0,
-        tool: 0,
-        size: params.as_ref().map_or(0, |p| p.get().len() as u32),
-    };
+    let peek = params.as_deref().map(|p| p.get());
+    let (name, arguments) = routing_fields(method, params.as_deref());
     let routed = gw
         .router
-        .pick(pool, session.affinity_seed, &features)
+        .pick(
+            pool,
+            session.affinity_seed,
+            method,
+            name.as_deref(),
+            arguments.or(peek),
+        )
         .ok_or_else(|| {
             ErrorObject::new(
                 code::UPSTREAM_UNAVAILABLE,
@@ -344,8 +367,9 @@ async fn forward(
             result = &mut call => break result,
         }
     };
+    let result_bytes = result.as_ref().map_or(0, |r| r.get().len() as u32);
     gw.router
-        .observe(pool_index, &routed, &features, result.is_ok());
+        .observe(pool_index, &routed, result.is_ok(), result_bytes);
     result.map_err(|e| match e {
         CallError::Rpc(raw) => Failure::Upstream(raw),
         other => Failure::Local(other.to_error_object()),

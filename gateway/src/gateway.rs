@@ -129,8 +129,14 @@ impl Gateway {
     }
 
     /// Stop every pool (children are killed, not orphaned).
+    /// Then stop the learner and write its snapshot when `state_dir` is set.
     pub async fn shutdown(&self) {
         futures::future::join_all(self.pools.iter().map(|p| p.shutdown())).await;
+        match self.router.persist() {
+            Ok(Some(path)) => tracing::info!(path = %path.display(), "learned state saved"),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "learned state not saved"),
+        }
     }
 
     /// The `initialize` result vecgate answers with.

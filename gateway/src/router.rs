@@ -1,53 +1,114 @@
-//! Replica selection: session affinity where a pool asks for it, otherwise the configured
-//! [`RoutingPolicy`] (the same trait and code the replay simulator runs).
+//! Replica selection and learning: session affinity where a pool asks for it, otherwise the
+//! learner's [`Engine`] (embed the request, search the trajectory index, ask the configured
+//! `RoutingPolicy`) — the same code `vecgate replay` runs. Outcomes go to the learner thread
+//! through a bounded channel; a full channel drops and counts, it never blocks a request.
 
 use parking_lot::Mutex;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tokio::time::Instant;
+use std::time::{Duration, Instant};
 use vecgate_backends::pool::Pool;
 use vecgate_backends::replica::Replica;
-use vecgate_learner::policy::{self, PolicyConfig};
-use vecgate_learner::{
-    Candidate, Decision, Nanos, Outcome, RequestFeatures, Rng, RouteQuery, RoutingPolicy,
+use vecgate_index::snapshot::Snapshot;
+use vecgate_index::store::StoreConfig;
+use vecgate_learner::engine::{
+    Engine, EngineConfig, FeatureScratch, LearnerThread, OutcomeSink, RouteScratch,
 };
+use vecgate_learner::policy::PolicyConfig;
+use vecgate_learner::{Candidate, Decision, Explanation, Nanos, Outcome, RequestFeatures, Rng};
 
 use crate::config::Config;
 
-/// Chooses replicas and feeds outcomes back to the policy.
+/// Outcomes queued for the learner before new ones are dropped (and counted).
+const OUTCOME_CAPACITY: usize = 65_536;
+/// Period of the learner's background loop (pattern distillation, change detection).
+const BACKGROUND_TICK: Duration = Duration::from_secs(1);
+/// The snapshot file inside `state_dir`.
+const SNAPSHOT_FILE: &str = "vecgate.snapshot";
+
+thread_local! {
+    /// Per-thread buffers for embedding and neighbour search: requests never hold them across
+    /// an `.await`, so one set per runtime thread is enough and the hot path does not allocate.
+    static SCRATCH: std::cell::RefCell<(FeatureScratch, RouteScratch)> = Default::default();
+}
+
+/// Chooses replicas and feeds outcomes to the learner.
 pub struct Router {
-    policy: Arc<dyn RoutingPolicy>,
+    engine: Arc<Engine>,
+    sink: OutcomeSink,
+    learner: Mutex<Option<LearnerThread>>,
     /// Policies take randomness as input; the gateway's is seeded from the OS once.
     rng: Mutex<Rng>,
     origin: Instant,
+    snapshot_path: Option<PathBuf>,
 }
 
 /// A routing decision with what is needed to report its outcome.
 pub struct Routed {
     /// The chosen replica.
     pub replica: Arc<Replica>,
-    /// The policy's decision (none under affinity).
+    /// The policy's decision (none under affinity or with a single replica).
     pub decision: Option<Decision>,
     /// When the request was sent.
     pub sent: Nanos,
+    key: u64,
+    tool: u64,
+    size: u32,
+    embedding: Vec<f32>,
 }
 
 impl Router {
-    /// A router running the policy named in `config`.
+    /// A router running the policy named in `config`, warm-started from `state_dir` when a
+    /// snapshot is there.
     pub fn new(config: &Config) -> Result<Router, String> {
-        let policy =
-            policy::build(&config.policy, &PolicyConfig::default()).map_err(|e| e.to_string())?;
+        let policy = PolicyConfig {
+            policy: config.policy.clone(),
+            ..PolicyConfig::default()
+        };
+        policy.validate().map_err(|e| e.to_string())?;
+        let snapshot_path = config.state_dir.as_ref().map(|d| d.join(SNAPSHOT_FILE));
+        let engine = match snapshot_path.as_deref().filter(|p| p.exists()) {
+            Some(path) => {
+                let snap = Snapshot::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+                let engine = Engine::from_snapshot(
+                    &policy,
+                    StoreConfig::default(),
+                    EngineConfig::default(),
+                    &snap,
+                )
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+                tracing::info!(path = %path.display(), entries = engine.store().len(), "learned state restored");
+                engine
+            }
+            None => Engine::from_config(&policy, StoreConfig::default(), EngineConfig::default())
+                .map_err(|e| e.to_string())?,
+        };
+        let engine = Arc::new(engine);
+        let origin = Instant::now();
+        let clock: Arc<dyn Fn() -> Nanos + Send + Sync> =
+            Arc::new(move || Nanos(origin.elapsed().as_nanos() as u64));
+        let (sink, learner) = LearnerThread::spawn(
+            Arc::clone(&engine),
+            OUTCOME_CAPACITY,
+            BACKGROUND_TICK,
+            clock,
+        )
+        .map_err(|e| e.to_string())?;
         let mut seed = [0u8; 8];
         getrandom::fill(&mut seed).map_err(|e| e.to_string())?;
         Ok(Router {
-            policy,
+            engine,
+            sink,
+            learner: Mutex::new(Some(learner)),
             rng: Mutex::new(Rng::seed(u64::from_le_bytes(seed))),
-            origin: Instant::now(),
+            origin,
+            snapshot_path,
         })
     }
 
     /// The policy's name.
     pub fn policy_name(&self) -> &'static str {
-        self.policy.name()
+        self.engine.policy().name()
     }
 
     /// Now, on the clock policies see.
@@ -55,89 +116,151 @@ impl Router {
         Nanos(self.origin.elapsed().as_nanos() as u64)
     }
 
-    /// Pick a replica of `pool` for a request. `affinity_seed` pins the session's requests to
-    /// one replica when the pool asks for affinity (rendezvous hashing over ready replicas, so
-    /// every instance agrees and a replica that goes down moves only its own sessions).
+    /// Pick a replica of `pool` for a request (`method`, tool/prompt/URI `name`, raw
+    /// `arguments`). `affinity_seed` pins the session's requests to one replica when the pool
+    /// asks for affinity (rendezvous hashing over ready replicas, so every instance agrees and a
+    /// replica that goes down moves only its own sessions).
     pub fn pick(
         &self,
         pool: &Pool,
         affinity_seed: u64,
-        features: &RequestFeatures<'_>,
+        method: &str,
+        name: Option<&str>,
+        arguments: Option<&str>,
     ) -> Option<Routed> {
         let replicas = pool.replicas();
         if replicas.is_empty() {
             return None;
         }
         let now = self.now();
-        if pool.spec().affinity {
-            let chosen = replicas
-                .iter()
-                .filter(|r| r.is_ready())
-                .max_by_key(|r| {
-                    let mut key = [0u8; 12];
-                    key[..8].copy_from_slice(&affinity_seed.to_le_bytes());
-                    key[8..].copy_from_slice(&r.index().to_le_bytes());
-                    xxhash_rust::xxh3::xxh3_64(&key)
-                })
-                .or_else(|| replicas.first())?;
-            return Some(Routed {
-                replica: Arc::clone(chosen),
-                decision: None,
+        SCRATCH.with_borrow_mut(|(features_scratch, route_scratch)| {
+            let features = self
+                .engine
+                .features(method, name, arguments, features_scratch);
+            let (index, decision) = if pool.spec().affinity {
+                (affinity_pick(replicas, affinity_seed), None)
+            } else if replicas.len() == 1 {
+                (0, None)
+            } else {
+                let candidates = candidates(pool);
+                let d = self.engine.route(
+                    pool.index(),
+                    &features,
+                    &candidates,
+                    now,
+                    &mut self.rng.lock(),
+                    None,
+                    route_scratch,
+                );
+                (d.index, Some(d))
+            };
+            Some(Routed {
+                replica: Arc::clone(replicas.get(index).unwrap_or(&replicas[0])),
+                decision,
                 sent: now,
-            });
-        }
-        if replicas.len() == 1 {
-            return Some(Routed {
-                replica: Arc::clone(&replicas[0]),
-                decision: None,
-                sent: now,
-            });
-        }
-        let slots = pool.spec().slots_per_replica;
-        let candidates: Vec<Candidate> = replicas
-            .iter()
-            .map(|r| Candidate {
-                replica: r.index(),
-                inflight: r.inflight(),
-                slots,
-                healthy: r.is_ready(),
+                key: features.key,
+                tool: features.tool,
+                size: features.size,
+                embedding: features.embedding.to_vec(),
             })
-            .collect();
-        let query = RouteQuery {
-            pool: pool.index(),
-            now,
-            features,
-            candidates: &candidates,
-            evidence: &[],
-            hindsight_ms: None,
-        };
-        let decision = self.policy.choose(&query, &mut self.rng.lock());
-        let replica = replicas.get(decision.index).unwrap_or(&replicas[0]);
-        Some(Routed {
-            replica: Arc::clone(replica),
-            decision: Some(decision),
-            sent: now,
         })
     }
 
-    /// Report how a routed request went.
-    pub fn observe(
+    /// What the policy would choose for this request and why (`route/explain`).
+    pub fn explain(
         &self,
-        pool: u32,
-        routed: &Routed,
-        features: &RequestFeatures<'_>,
-        success: bool,
-    ) {
-        let now = self.now();
-        self.policy.observe(&Outcome {
-            pool,
-            replica: routed.replica.index(),
-            features,
-            sent: routed.sent,
-            now,
-            latency_ms: now.ms_since(routed.sent),
-            service_ms: None,
-            success,
-        });
+        pool: &Pool,
+        method: &str,
+        name: Option<&str>,
+        arguments: Option<&str>,
+    ) -> Explanation {
+        SCRATCH.with_borrow_mut(|(features_scratch, route_scratch)| {
+            let features = self
+                .engine
+                .features(method, name, arguments, features_scratch);
+            self.engine.explain(
+                pool.index(),
+                &features,
+                &candidates(pool),
+                self.now(),
+                route_scratch,
+            )
+        })
     }
+
+    /// Report how a routed request went (off the request path: queued for the learner).
+    pub fn observe(&self, pool: u32, routed: &Routed, success: bool, result_bytes: u32) {
+        let now = self.now();
+        let features = RequestFeatures {
+            embedding: &routed.embedding,
+            key: routed.key,
+            tool: routed.tool,
+            size: routed.size,
+        };
+        let queued = self.sink.offer(
+            &Outcome {
+                pool,
+                replica: routed.replica.index(),
+                features: &features,
+                sent: routed.sent,
+                now,
+                latency_ms: now.ms_since(routed.sent),
+                service_ms: None,
+                success,
+            },
+            result_bytes,
+        );
+        if !queued {
+            metrics::counter!("vecgate_outcomes_dropped_total").increment(1);
+        }
+    }
+
+    /// Stop the learner and write the snapshot to `state_dir` (atomically), if configured.
+    pub fn persist(&self) -> Result<Option<PathBuf>, String> {
+        if let Some(learner) = self.learner.lock().take() {
+            learner.shutdown();
+        }
+        let Some(path) = &self.snapshot_path else {
+            return Ok(None);
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        let snap = self.engine.snapshot().map_err(|e| e.to_string())?;
+        snap.write(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(Some(path.clone()))
+    }
+
+    /// The snapshot file, if a state directory is configured.
+    pub fn snapshot_path(&self) -> Option<&Path> {
+        self.snapshot_path.as_deref()
+    }
+}
+
+fn candidates(pool: &Pool) -> Vec<Candidate> {
+    let slots = pool.spec().slots_per_replica;
+    pool.replicas()
+        .iter()
+        .map(|r| Candidate {
+            replica: r.index(),
+            inflight: r.inflight(),
+            slots,
+            healthy: r.is_ready(),
+        })
+        .collect()
+}
+
+fn affinity_pick(replicas: &[Arc<Replica>], seed: u64) -> usize {
+    replicas
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.is_ready())
+        .max_by_key(|(_, r)| {
+            let mut key = [0u8; 12];
+            key[..8].copy_from_slice(&seed.to_le_bytes());
+            key[8..].copy_from_slice(&r.index().to_le_bytes());
+            xxhash_rust::xxh3::xxh3_64(&key)
+        })
+        .map_or(0, |(i, _)| i)
 }

@@ -123,6 +123,7 @@ pub async fn route(
         (&Method::GET, "/sse") => super::legacy::open(front, req).await,
         (&Method::POST, "/messages") => super::legacy::post(front, req).await,
         (&Method::GET, "/healthz") => health(&front),
+        (&Method::POST, "/admin/route/explain") => explain(front, req).await,
         (&Method::GET, "/metrics") => match &front.metrics {
             Some(handle) => plain(StatusCode::OK, "text/plain; version=0.0.4", handle.render()),
             None => plain(
@@ -170,6 +171,66 @@ fn health(front: &HttpFront) -> Response<Body> {
         StatusCode::SERVICE_UNAVAILABLE
     };
     plain(status, "application/json", body.to_string())
+}
+
+/// `POST /admin/route/explain` with a `tools/call` (or any forwarded) JSON-RPC message: what the
+/// policy would choose for it and why, per replica. Changes nothing.
+async fn explain(front: Arc<HttpFront>, req: Request<Incoming>) -> Response<Body> {
+    let bytes = match read_body(req, front.gw.config.max_body_bytes).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    let msg = match Message::parse(&bytes) {
+        Ok(m) => m,
+        Err(e) => {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                ErrorObject::new(e.code(), e.to_string()),
+            );
+        }
+    };
+    let method = msg.method.clone().unwrap_or_default();
+    let peek = msg.peek_params();
+    let catalog = front.gw.catalog.load();
+    let target = match method.as_str() {
+        "tools/call" => peek
+            .name
+            .as_deref()
+            .and_then(|n| catalog.tool(n))
+            .map(|r| (r.pool, Some(r.upstream.to_string()))),
+        "prompts/get" => peek
+            .name
+            .as_deref()
+            .and_then(|n| catalog.prompt(n))
+            .map(|r| (r.pool, Some(r.upstream.to_string()))),
+        _ => peek
+            .uri
+            .as_deref()
+            .and_then(|u| catalog.resource_pool(u))
+            .map(|p| (p, peek.uri.as_deref().map(str::to_owned))),
+    };
+    let Some((pool_index, name)) = target else {
+        return rpc_error(
+            StatusCode::NOT_FOUND,
+            ErrorObject::new(
+                code::INVALID_PARAMS,
+                "no pool serves this request (unknown tool, prompt or URI)",
+            ),
+        );
+    };
+    let Some(pool) = front.gw.pools.get(pool_index as usize) else {
+        return rpc_error(
+            StatusCode::NOT_FOUND,
+            ErrorObject::new(code::INVALID_PARAMS, "unknown pool"),
+        );
+    };
+    let arguments = peek.arguments.map(|a| a.get());
+    let explanation = front
+        .gw
+        .router
+        .explain(pool, &method, name.as_deref(), arguments);
+    let body = serde_json::json!({ "pool": pool.name(), "explanation": explanation });
+    plain(StatusCode::OK, "application/json", body.to_string())
 }
 
 /// DNS-rebinding protection: a browser `Origin` must be loopback or allow-listed, and on a
