@@ -6,6 +6,8 @@
 //! - `VECGATE_BENCH_N`: comma-separated store sizes (default `10000,100000`; `1000000` works but
 //!   the graph build takes a long while on 2 cores);
 //! - `VECGATE_BENCH_DIM`: embedding dimension (default: the embedder's default);
+//! - `VECGATE_BENCH_M`, `VECGATE_BENCH_EFC`: HNSW `M` and `ef_construction` (defaults: the
+//!   store's);
 //! - `VECGATE_BENCH_WRITE_RATE`: writer records per second in the concurrent phase (default 1000).
 //!
 //! Percentiles and recall are printed from this binary's own loop (criterion reports means);
@@ -17,7 +19,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use vecgate_index::embed::{DEFAULT_DIM, HashingEmbedder};
-use vecgate_index::store::{Crossover, Neighbour, StoreConfig, TrajectoryOutcome, TrajectoryStore};
+use vecgate_index::store::{
+    Crossover, HnswParams, Neighbour, StoreConfig, TrajectoryOutcome, TrajectoryStore,
+};
 use vecgate_index::workload::distinct_embeddings;
 
 fn env_list(name: &str, default: &str) -> Vec<usize> {
@@ -33,9 +37,13 @@ fn dim() -> usize {
 }
 
 fn config(dim: usize, crossover: Crossover) -> StoreConfig {
+    let mut hnsw = HnswParams::default();
+    hnsw.max_connections = env_list("VECGATE_BENCH_M", &hnsw.max_connections.to_string())[0];
+    hnsw.ef_construction = env_list("VECGATE_BENCH_EFC", &hnsw.ef_construction.to_string())[0];
     StoreConfig {
         dim,
         crossover,
+        hnsw,
         max_entries: 2_000_000,
         ..StoreConfig::default()
     }

@@ -1,12 +1,98 @@
-//! vecgate's memory of past requests.
+//! vecgate's memory of past requests: what a request looks like as a vector, which past
+//! requests resemble it and how they fared on each replica, which answers can be served again,
+//! and how all of that survives a restart.
 //!
 //! # Layout
-//! - [`embed`]: turns an MCP request into a fixed-size, L2-normalised vector.
-//! - [`canonical`]: canonical JSON and stable request keys.
-//! - [`store`]: the trajectory store (HNSW on `hnsw_rs` plus a flat fresh buffer).
-//! - [`cache`]: the pattern cache that answers provably safe repeats.
-//! - [`snapshot`]: versioned, checksummed `rkyv` snapshots.
+//! - [`embed`]: the [`embed::Embedder`] seam and the feature-hashing [`embed::HashingEmbedder`]:
+//!   an MCP request becomes a fixed-size, L2-normalised vector, deterministically.
+//! - [`canonical`]: canonical JSON (RFC 8785 in spirit, exact numbers) and stable request keys.
+//! - [`store`]: the trajectory store: vectors with per-(pool, replica) outcome statistics,
+//!   bounded by novelty; flat scan or hnsw_rs graph, searched lock-free while the learner writes.
+//! - [`cache`]: the pattern cache: exact, verified, TTL'd, byte-bounded, tag-invalidated; plus
+//!   the opt-in near layer.
+//! - [`snapshot`]: versioned, checksummed, atomically written `rkyv` snapshots with named
+//!   sections (the learner adds its own).
 //! - [`workload`]: a seeded generator of MCP-like requests for tests and benches.
+//! - [`error`]: the crate's error enums.
+//!
+//! # The hot path
+//! Per request the gateway embeds ([`embed::Embedder::embed`] into a reused buffer),
+//! canonicalises the arguments ([`canonical::Canonicalizer`]), probes the
+//! [`cache::ExactCache`], and on a miss asks the store for neighbours
+//! ([`store::TrajectoryStore::search_memo`]). None of these allocates in steady state except
+//! hnsw_rs's own search (a visited set and result vector per query), and none waits for the
+//! writer: the store's readers load an immutable view through `ArcSwap`.
+//!
+//! # Measured figures and the choices they made
+//! All on this project's 2-core machine (AVX2/AVX-512 capable, default x86-64 target, so SSE2
+//! code generation), `cargo bench -p vecgate-benches --bench index_*`, while other builds kept
+//! the load average at 12–14: single samples include preemption (a p99 of ~12 ms is one lost
+//! scheduler slice). The benches therefore print both the first-run wall time and the best of
+//! three runs per query, which is the search's own cost.
+//!
+//! **Embedding** (`index_embed`): typical tool calls (62-byte arguments) embed in 0.44 µs p50
+//! and canonicalise in 0.18 µs p50; `serde_json::from_str::<Value>` of the same text takes
+//! ~0.9–1.3 µs (mean). A 6.8 KB, 50-record argument tree: embed 41 µs p50, canonical 28 µs p50,
+//! serde `Value` 188 µs mean (embed/serde ≈ 0.85).
+//!
+//! **Dimension** (`index_embed`, 2,000 distinct requests, against a 4,096-d reference of the same
+//! hashing): mean |cos − cos₄₀₉₆| is 0.088 / 0.070 / 0.047 / 0.035 at 32 / 64 / 128 / 256 dims,
+//! and top-10 neighbour overlap with the reference 0.43 / 0.54 / 0.62 / 0.76. Scan cost is linear
+//! in the dimension; **128** ([`embed::DEFAULT_DIM`]) halves 64's distortion for twice its scan
+//! cost, and 256 would double the cost again for a smaller gain.
+//!
+//! **Kernels** (`index_kernels`, 128-d, cache-resident, best pass): f32 [`store::dot`] 10.1 ns
+//! per row, anndists' runtime-dispatched AVX2 `DistL2` 10.3 ns (ratio 0.97), int8
+//! [`store::dot_i8`] 17.1 ns (no SSE4.1 `pmulld` on the baseline target; two other int8 shapes
+//! measured 46 ns). The flat scan still shortlists on int8 codes (4× fewer bytes streamed once
+//! the rows leave the cache) and re-ranks the shortlist (4k + 16) on exact f32 rows, so its
+//! results match brute force (proptest `flat_search_is_exact`).
+//!
+//! **Search** (`index_search`, k = 10, entries and queries are generated request embeddings,
+//! recall against the exact flat scan; M = 16, ef_construction = 100):
+//!
+//! | N | path | p50 first run | p50 / p99 best of 3 | recall@10 |
+//! |---|---|---|---|---|
+//! | 10K | flat (exact) | 165 µs | 140 / 201 µs | 1.0 |
+//! | 10K | hnsw ef 16 / 32 / 48 / 64 / 96 | 134 / 183 / 226 / 257 / 330 µs | 22/71, 32/155, 45/168, 58/274, 86/373 µs | .904 / .946 / .964 / .980 / .993 |
+//! | 100K | flat (exact) | 10.9 ms | 2.8 / 12.9 ms | 1.0 |
+//! | 100K | hnsw ef 16 / 32 / 48 / 64 / 96 | 266 / 382 / 514 / 633 / 900 µs | 26/95, 47/295, 81/561, 112/733, 200/1060 µs | .841 / .881 / .906 / .918 / .926 |
+//!
+//! hnsw_rs builds (2-thread `parallel_insert_slice`): 10K in 9 s (1,100 vec/s), 100K in 663 s
+//! (151 vec/s: the build slows as near-duplicate requests crowd the graph, and the machine was
+//! shared). Recall at 100K plateaus near 0.93 with these parameters: the generated requests hold
+//! many near-duplicates, which a store in service would have merged
+//! ([`store::StoreConfig::merge_similarity`]), and ef_construction 100 is on the low side (the
+//! planning notes measured 0.97 at ef 64 with ef_construction 200 on low-rank data). Chosen:
+//! M 16, ef_construction 100, **ef_search 64** (recall 0.98 at 10K). Raising ef_construction
+//! to 200 is the next measurement to make, at twice the build time.
+//!
+//! **Flat vs graph.** With first-run (cache-cold) timings the flat scan wins at 10K and the graph
+//! wins by 17× at 100K, so the crossover lies in between and depends on the machine and its
+//! load: [`store::Crossover::Auto`] builds the graph from 4,096 entries on, times both paths on
+//! sample queries each time the store doubles, and serves with the faster (it chose the flat
+//! scan at 10K here).
+//!
+//! **While writing** (a writer thread recording novel requests; the indexer moves them into the
+//! graph in batches of 256): searches kept running without blocking, at p50 246 µs (10K,
+//! 376 records/s achieved) and 546 µs (100K, 167 records/s); their p99 (44–57 ms) is CPU
+//! starvation on the loaded 2 cores, not lock waits (readers take no lock the writer holds
+//! across work).
+//!
+//! **Against the targets** (≤ 50 µs p99 at 10K, ≤ 250 µs p99 at 100K, recall ≥ 0.95): not met on
+//! this loaded machine. At 10K, HNSW's own cost reaches 45 µs p50 / 168 µs p99 at recall 0.96,
+//! and the flat scan 140 / 201 µs; at 100K, ef 16 is within budget (95 µs p99 best of 3) but at
+//! recall 0.84. Repeated requests skip the search through the neighbour memo or the cache.
+//!
+//! **Snapshots** (`index_snapshot`): 10K entries with statistics: 5.3 MB, written (encode,
+//! fsync, rename) in 0.105 s, read and restored in 0.034 s; restoring at 100K and beyond is
+//! linear in size. The graph is **rebuilt, not persisted**: a restored store answers at once
+//! with the flat scan while its indexer rebuilds the graph in the background (10K: 9 s). The
+//! planning notes measured hnsw_rs's own dump/reload at 0.35 s / 0.75 s for 100K, far faster
+//! than a 100K rebuild (minutes here), but the dump is native-endian with `usize` ids, spans two
+//! extra files outside the checksummed snapshot, checks the distance by type name, and reloads
+//! only through a leaked `HnswIo` for a `'static` graph; persisting it is the next step if
+//! restart-to-graph time matters at 1M.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 

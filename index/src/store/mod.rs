@@ -7,7 +7,7 @@
 //!   that entry's statistics in O(1) and no node is added. Past
 //!   [`StoreConfig::max_entries`] every outcome merges into its nearest entry, so memory has a
 //!   hard bound whatever the traffic.
-//! - **Readers never wait for the writer.** Searches run on an immutable [`View`] loaded from an
+//! - **Readers never wait for the writer.** Searches run on an immutable view loaded from an
 //!   `ArcSwap`: HNSW (hnsw_rs) over entries `0..graph_len` plus a flat scan of the few newer
 //!   rows. One background indexer thread moves new rows into the graph in batches and rebuilds
 //!   it when tombstones pile up (hnsw_rs cannot delete). The only locks a reader can meet are an

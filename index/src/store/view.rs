@@ -190,7 +190,7 @@ impl View {
         self.meta(entry).is_none_or(EntryMeta::is_dead)
     }
 
-    /// A view with one more row; `entry_meta_init` prepares the new entry's metadata.
+    /// A view with one more row (its metadata slot starts empty).
     pub(crate) fn with_row(&self, row: &[f32]) -> View {
         let mut next = self.clone();
         let id = self.len as usize;
