@@ -328,3 +328,28 @@ proptest! {
         prop_assert_eq!(got, brute_force(&rows, &q, k));
     }
 }
+
+#[test]
+fn auto_crossover_builds_a_graph_and_serves_either_way() {
+    let dim = 32;
+    let rows = workload_vectors(indexer::AUTO_MIN_GRAPH as usize + 500, dim, 31);
+    let config = StoreConfig {
+        dim,
+        crossover: Crossover::Auto,
+        ..StoreConfig::default()
+    };
+    let flat: Vec<f32> = rows.concat();
+    let store = TrajectoryStore::from_vectors(config, &flat).expect("store");
+    store.flush();
+    let stats = store.stats();
+    assert_eq!(stats.graph_len, stats.entries, "{stats:?}");
+    assert_eq!(stats.rebuilds, 1);
+    let mut out = vec![];
+    for (i, r) in rows.iter().enumerate().step_by(97) {
+        store.search(r, 1, &mut out);
+        assert!(
+            out[0].similarity > 0.999,
+            "row {i} must find itself (or its duplicate)"
+        );
+    }
+}
