@@ -38,6 +38,11 @@ pub enum Command {
     Stdio(StdioArgs),
     /// Run the bundled demo MCP server (what `vecgate serve` fronts by default).
     DemoServer(DemoServerArgs),
+    /// Generate, validate or record trajectory datasets.
+    Dataset(crate::replay::DatasetArgs),
+    /// Replay a dataset through every routing policy in a deterministic simulation (or against
+    /// a live gateway) and report tables, results.json and plots.
+    Replay(crate::replay::ReplayArgs),
     /// Check a configuration file and exit (0 when valid).
     CheckConfig {
         /// The TOML file.
@@ -96,6 +101,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Stdio(args) => runtime.block_on(stdio(args)),
         Command::DemoServer(args) => runtime.block_on(demo_server(args)),
+        Command::Dataset(args) => runtime.block_on(crate::replay::dataset_main(args)),
+        Command::Replay(args) => runtime.block_on(crate::replay::replay_main(args)),
         Command::CheckConfig { file } => {
             let config = Config::load(&file)?;
             println!("{}: valid ({} pools)", file.display(), config.pools.len());

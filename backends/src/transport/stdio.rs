@@ -40,6 +40,9 @@ pub(crate) fn spawn(
     let mut command = Command::new(cmd.command);
     command
         .args(cmd.args)
+        // Replicas of one command are otherwise identical; this lets a server (such as the
+        // bundled demo) know which one it is. Explicit `env` entries still win.
+        .env("VECGATE_REPLICA", mux.ident().replica.to_string())
         .envs(cmd.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
