@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use vecgate_backends::jsonrpc::{ErrorObject, Kind, Message, code, to_raw};
 use vecgate_backends::{Call, CallError, CallEvent};
 
+use crate::cache::AnswerCache;
 use crate::catalog::{ListKind, list_kind, rename_params};
 use crate::gateway::Gateway;
 use crate::session::Session;
@@ -164,6 +165,30 @@ async fn route_request(
                 .into());
             };
             let pool = route.pool;
+            let cacheable = (method == "tools/call").then(|| {
+                let opt_in = gw
+                    .config
+                    .pools
+                    .get(pool as usize)
+                    .is_some_and(|p| p.cacheable_tools.iter().any(|t| **t == *route.upstream));
+                AnswerCache::tool_is_cacheable(route.hints, opt_in)
+            });
+            let cache_key = match cacheable {
+                Some(true) => AnswerCache::key_for(pool, &route.upstream, peek.arguments),
+                Some(false) => {
+                    // A tool that may write: answers of this pool may now be stale.
+                    let dropped = gw.cache.invalidate_pool(pool);
+                    if dropped > 0 {
+                        metrics::counter!("vecgate_cache_invalidations_total", "cause" => "write")
+                            .increment(dropped as u64);
+                    }
+                    None
+                }
+                None => None,
+            };
+            if let Some(hit) = cache_key.as_ref().and_then(|k| gw.cache.get(k)) {
+                return Ok(hit);
+            }
             let params = match (&params, route.renamed) {
                 (Some(p), true) => Some(
                     rename_params(p, &route.upstream)
@@ -171,7 +196,12 @@ async fn route_request(
                 ),
                 _ => params,
             };
-            forward(gw, session, pool, method, params, events).await
+            drop(catalog);
+            let answer = forward(gw, session, pool, method, params, events).await;
+            if let (Some(key), Ok(result)) = (&cache_key, &answer) {
+                gw.cache.put(key, result);
+            }
+            answer
         }
         "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
             let peek = peek(params.as_deref())?;
@@ -469,6 +499,8 @@ pub fn relay_unsolicited(gw: &Gateway, pool: u32, replica: u32, msg: Message) {
         Some("notifications/resources/updated") => {
             let uri = msg.peek_params().uri.map(|u| u.into_owned());
             let Some(uri) = uri else { return };
+            // Tool answers of this pool may have been derived from the resource.
+            gw.cache.invalidate_pool(pool);
             for session in gw.sessions.all() {
                 if session.is_subscribed(pool, &uri) {
                     session.push(msg.clone());

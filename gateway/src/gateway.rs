@@ -50,6 +50,8 @@ pub struct Gateway {
     pub sessions: SessionTable,
     /// Replica selection.
     pub router: Router,
+    /// Reusable answers of read-only tools.
+    pub cache: crate::cache::AnswerCache,
 }
 
 impl Gateway {
@@ -85,6 +87,7 @@ impl Gateway {
             catalog: ArcSwap::from_pointee(Aggregate::default()),
             sessions: SessionTable::new(sealer),
             router,
+            cache: crate::cache::AnswerCache::new(),
         });
         tokio::spawn(pool_events(Arc::downgrade(&gateway), rx));
         tokio::spawn(evict_idle_sessions(Arc::downgrade(&gateway)));
@@ -164,7 +167,8 @@ async fn pool_events(gateway: std::sync::Weak<Gateway>, mut rx: mpsc::Receiver<P
     while let Some(event) = rx.recv().await {
         let Some(gw) = gateway.upgrade() else { return };
         match event {
-            PoolEvent::CatalogChanged { .. } => {
+            PoolEvent::CatalogChanged { pool } => {
+                gw.cache.invalidate_pool(pool);
                 for kind in gw.rebuild_catalog() {
                     let method = match kind {
                         ListKind::Tools => "notifications/tools/list_changed",

@@ -4,6 +4,7 @@
 //! - [`config`]: the TOML configuration and the embedded default.
 //! - [`gateway`]: the running gateway (pools, aggregated catalog, sessions, router).
 //! - [`dispatch`]: the request pipeline every front feeds.
+//! - [`cache`]: which answers the pattern cache may reuse, and their invalidation.
 //! - [`catalog`]: aggregation of the pools' tools, resources and prompts; the naming rule.
 //! - [`router`]: replica selection through the learner's `RoutingPolicy`.
 //! - [`session`], [`seal`]: client sessions and their sealed, portable ids.
@@ -13,6 +14,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod cache;
 pub mod catalog;
 pub mod cli;
 pub mod config;

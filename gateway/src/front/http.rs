@@ -124,6 +124,14 @@ pub async fn route(
         (&Method::POST, "/messages") => super::legacy::post(front, req).await,
         (&Method::GET, "/healthz") => health(&front),
         (&Method::POST, "/admin/route/explain") => explain(front, req).await,
+        (&Method::POST, "/admin/cache/clear") => {
+            let dropped = front.gw.cache.clear();
+            plain(
+                StatusCode::OK,
+                "application/json",
+                serde_json::json!({ "dropped": dropped }).to_string(),
+            )
+        }
         (&Method::GET, "/metrics") => match &front.metrics {
             Some(handle) => plain(StatusCode::OK, "text/plain; version=0.0.4", handle.render()),
             None => plain(

@@ -1,0 +1,220 @@
+//! The pattern cache in the request path: which answers may be reused, and when they stop
+//! being reusable.
+//!
+//! Only `tools/call` of tools that are safe to reuse is cached: tools the server annotates
+//! `readOnlyHint: true` and `openWorldHint: false` (annotations are hints, so this is only the
+//! default), or tools the operator lists in the pool's `cacheable_tools`. Error answers
+//! (JSON-RPC errors and `isError: true` results) are never stored. A stored answer carries
+//! `_meta["io.vecgate/cache"] = "hit"` when served.
+//!
+//! Invalidation (each makes the stale answer unreachable at once, not at the next sweep):
+//! a call to a tool of the same pool that is not cacheable (a possible write), the pool's
+//! catalog changing (`list_changed`, a replica coming or going), the pool's
+//! `notifications/resources/updated`, TTL expiry, and `POST /admin/cache/clear`.
+//!
+//! vecgate has no client authentication yet, so every client is the same principal; the key
+//! carries the principal so that adding authentication keeps entries apart.
+
+use bytes::Bytes;
+use serde_json::value::RawValue;
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+use vecgate_backends::catalog::ToolHints;
+use vecgate_index::cache::{CacheKey, ExactCache, ExactCacheConfig, Target};
+use vecgate_index::canonical::canonical_json;
+
+/// The principal every client is until authentication exists.
+pub const ANONYMOUS: &str = "anonymous";
+/// How long a cached tool answer lives.
+pub const DEFAULT_TTL_MS: u64 = 30_000;
+/// The `_meta` key that marks an answer served from the cache.
+pub const HIT_MARK: &str = "io.vecgate/cache";
+
+/// The gateway's answer cache.
+pub struct AnswerCache {
+    exact: ExactCache,
+}
+
+/// A request that may be answered from the cache, with its canonical key material.
+pub struct Cacheable {
+    pool: u32,
+    tool: String,
+    canonical_args: String,
+}
+
+impl Default for AnswerCache {
+    fn default() -> Self {
+        AnswerCache::new()
+    }
+}
+
+impl AnswerCache {
+    /// A cache with the default byte bound.
+    pub fn new() -> AnswerCache {
+        AnswerCache {
+            exact: ExactCache::new(ExactCacheConfig::default()),
+        }
+    }
+
+    /// Whether a tool's answers may be reused.
+    pub fn tool_is_cacheable(hints: ToolHints, operator_opt_in: bool) -> bool {
+        operator_opt_in || (hints.read_only && !hints.open_world)
+    }
+
+    /// Prepare the key of a `tools/call` of `tool` (the upstream name) in `pool`; `None` when
+    /// the arguments are not canonicalizable JSON.
+    pub fn key_for(pool: u32, tool: &str, arguments: Option<&RawValue>) -> Option<Cacheable> {
+        let mut canonical_args = String::new();
+        if let Some(args) = arguments {
+            canonical_json(args.get(), &mut canonical_args).ok()?;
+        }
+        Some(Cacheable {
+            pool,
+            tool: tool.to_owned(),
+            canonical_args,
+        })
+    }
+
+    fn key<'a>(c: &'a Cacheable) -> CacheKey<'a> {
+        CacheKey {
+            principal: ANONYMOUS,
+            shared: false,
+            pool: c.pool,
+            method: "tools/call",
+            target: Target::Tool(&c.tool),
+            canonical_args: &c.canonical_args,
+        }
+    }
+
+    /// The cached answer, marked as a hit.
+    pub fn get(&self, c: &Cacheable) -> Option<Box<RawValue>> {
+        let bytes = self.exact.get(&AnswerCache::key(c), now_ms());
+        let outcome = if bytes.is_some() { "hit" } else { "miss" };
+        metrics::counter!("vecgate_cache_lookups_total", "outcome" => outcome).increment(1);
+        let bytes = bytes?;
+        let text = std::str::from_utf8(&bytes).ok()?;
+        RawValue::from_string(text.to_owned()).ok()
+    }
+
+    /// Store a successful answer (ignored when it is an `isError` result or not an object).
+    pub fn put(&self, c: &Cacheable, result: &RawValue) {
+        if let Some(marked) = mark_hit(result) {
+            self.exact
+                .insert(&AnswerCache::key(c), marked, DEFAULT_TTL_MS, now_ms());
+        }
+    }
+
+    /// Drop every answer of `pool`.
+    pub fn invalidate_pool(&self, pool: u32) -> usize {
+        self.exact.invalidate_pool(pool)
+    }
+
+    /// Drop everything.
+    pub fn clear(&self) -> usize {
+        self.exact.clear()
+    }
+
+    /// Hit/miss/eviction counters.
+    pub fn stats(&self) -> vecgate_index::cache::CacheStats {
+        self.exact.stats()
+    }
+}
+
+/// The result with `_meta["io.vecgate/cache"] = "hit"` added, ready to be served from the
+/// cache; `None` for results that must not be cached.
+fn mark_hit(result: &RawValue) -> Option<Bytes> {
+    let mut map: BTreeMap<String, Box<RawValue>> = serde_json::from_str(result.get()).ok()?;
+    if map.get("isError").is_some_and(|v| v.get() == "true") {
+        return None;
+    }
+    // MRTR interim results (2026-07-28) are never cached.
+    if map
+        .get("resultType")
+        .is_some_and(|v| v.get() == "\"input_required\"")
+    {
+        return None;
+    }
+    let mut meta: BTreeMap<String, Box<RawValue>> = map
+        .get("_meta")
+        .and_then(|m| serde_json::from_str(m.get()).ok())
+        .unwrap_or_default();
+    meta.insert(
+        HIT_MARK.to_owned(),
+        serde_json::value::to_raw_value("hit").ok()?,
+    );
+    map.insert(
+        "_meta".to_owned(),
+        serde_json::value::to_raw_value(&meta).ok()?,
+    );
+    serde_json::to_vec(&map).ok().map(Bytes::from)
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(s: &str) -> Box<RawValue> {
+        RawValue::from_string(s.to_owned()).unwrap()
+    }
+
+    #[test]
+    fn hits_are_marked_errors_are_not_stored_and_writes_invalidate() {
+        let cache = AnswerCache::new();
+        let args = raw(r#"{"b":1,"a":"x"}"#);
+        let same_args_reordered = raw(r#"{"a":"x","b":1.0}"#);
+        let k1 = AnswerCache::key_for(0, "read_file", Some(&args)).unwrap();
+        let k2 = AnswerCache::key_for(0, "read_file", Some(&same_args_reordered)).unwrap();
+        assert!(cache.get(&k1).is_none());
+        cache.put(
+            &k1,
+            &raw(r#"{"content":[{"type":"text","text":"v1"}],"_meta":{"k":1}}"#),
+        );
+        let hit = cache
+            .get(&k2)
+            .expect("canonical arguments make the same key");
+        let v: serde_json::Value = serde_json::from_str(hit.get()).unwrap();
+        assert_eq!(v["_meta"][HIT_MARK], "hit");
+        assert_eq!(v["_meta"]["k"], 1);
+        assert_eq!(v["content"][0]["text"], "v1");
+
+        let other_pool = AnswerCache::key_for(1, "read_file", Some(&args)).unwrap();
+        assert!(cache.get(&other_pool).is_none());
+
+        assert_eq!(cache.invalidate_pool(0), 1);
+        assert!(
+            cache.get(&k1).is_none(),
+            "stale answer unreachable right after the write"
+        );
+
+        cache.put(&k1, &raw(r#"{"content":[],"isError":true}"#));
+        assert!(cache.get(&k1).is_none(), "errors are never cached");
+        cache.put(
+            &k1,
+            &raw(r#"{"resultType":"input_required","inputRequests":{}}"#),
+        );
+        assert!(
+            cache.get(&k1).is_none(),
+            "MRTR interim results are never cached"
+        );
+    }
+
+    #[test]
+    fn only_read_only_closed_world_tools_or_opt_ins_are_cacheable() {
+        let mut hints = ToolHints::default();
+        assert!(!AnswerCache::tool_is_cacheable(hints, false));
+        assert!(AnswerCache::tool_is_cacheable(hints, true));
+        hints.read_only = true;
+        assert!(
+            !AnswerCache::tool_is_cacheable(hints, false),
+            "open world by default"
+        );
+        hints.open_world = false;
+        assert!(AnswerCache::tool_is_cacheable(hints, false));
+    }
+}
