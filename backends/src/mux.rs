@@ -26,9 +26,10 @@ use crate::jsonrpc::{ErrorObject, Kind, Message, code, to_raw};
 use crate::pool::PoolEvent;
 use crate::replica::{CallEvent, ServerReply};
 use crate::telemetry::Meters;
+use meta::{Meta, parse_id, replace_field, rewrite_request_params};
 use parking_lot::Mutex;
 use serde_json::value::RawValue;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::Duration;
@@ -82,12 +83,6 @@ pub(crate) struct Mux {
     /// 2026-07-28 stateless upstreams: `_meta` fields added to every request.
     stateless_meta: Mutex<Option<Arc<Meta>>>,
 }
-
-/// A `_meta` object, its values raw.
-type Meta = BTreeMap<String, Box<RawValue>>;
-
-/// Rewritten params and the caller's original progress token.
-type Rewritten = (Option<Box<RawValue>>, Option<Box<RawValue>>);
 
 struct Table {
     calls: HashMap<u64, Pending>,
@@ -547,70 +542,7 @@ impl Drop for CancelOnDrop<'_> {
     }
 }
 
-/// Our ids and tokens are integers; accept them echoed as numbers or numeric strings.
-fn parse_id(raw: &RawValue) -> Option<u64> {
-    let text = raw.get().trim();
-    let text = text
-        .strip_prefix('"')
-        .and_then(|t| t.strip_suffix('"'))
-        .unwrap_or(text);
-    text.parse().ok()
-}
-
-/// Replace `params._meta.progressToken` by `token` (returning the caller's), and add the
-/// stateless protocol fields to `_meta` when the upstream needs them. Params without either
-/// are passed through untouched.
-fn rewrite_request_params(
-    params: Option<Box<RawValue>>,
-    token: u64,
-    stateless: Option<&Meta>,
-) -> Result<Rewritten, String> {
-    let has_token = params
-        .as_ref()
-        .is_some_and(|p| p.get().contains("progressToken"));
-    if !has_token && stateless.is_none() {
-        return Ok((params, None));
-    }
-    let mut object: BTreeMap<String, Box<RawValue>> = match &params {
-        Some(p) => {
-            serde_json::from_str(p.get()).map_err(|e| format!("params is not an object: {e}"))?
-        }
-        None => BTreeMap::new(),
-    };
-    let mut meta: BTreeMap<String, Box<RawValue>> = match object.get("_meta") {
-        Some(m) => serde_json::from_str(m.get())
-            .map_err(|e| format!("params._meta is not an object: {e}"))?,
-        None => BTreeMap::new(),
-    };
-    let original = meta.remove("progressToken");
-    if original.is_some() {
-        meta.insert("progressToken".into(), to_raw(&token));
-    }
-    if let Some(extra) = stateless {
-        for (k, v) in extra {
-            meta.entry(k.clone()).or_insert_with(|| v.clone());
-        }
-    }
-    if original.is_none() && stateless.is_none() {
-        return Ok((params, None));
-    }
-    object.insert("_meta".into(), to_raw(&meta));
-    Ok((Some(to_raw(&object)), original))
-}
-
-/// `params` with one top-level field replaced.
-fn replace_field(
-    params: Option<&RawValue>,
-    field: &str,
-    value: Box<RawValue>,
-) -> Result<Box<RawValue>, String> {
-    let mut object: BTreeMap<String, Box<RawValue>> = match params {
-        Some(p) => serde_json::from_str(p.get()).map_err(|e| e.to_string())?,
-        None => BTreeMap::new(),
-    };
-    object.insert(field.to_owned(), value);
-    Ok(to_raw(&object))
-}
+mod meta;
 
 #[cfg(test)]
 mod tests;

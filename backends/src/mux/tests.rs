@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::jsonrpc::raw_from_string;
+use std::collections::BTreeMap;
 use std::future::Future;
 
 fn raw(s: &str) -> Box<RawValue> {
