@@ -113,6 +113,12 @@ pub enum StoreError {
     /// The vector contains NaN/infinity or has (near) zero norm; hnsw_rs would panic on it.
     #[error("vector is not finite or not normalisable")]
     InvalidVector,
+    /// The store holds `max_entries` entries and none is live to merge into.
+    #[error("store is full ({max_entries} entries) and has no live entry to merge into")]
+    Full {
+        /// The configured bound.
+        max_entries: u32,
+    },
     /// A configuration value is out of range.
     #[error("store config {field}: {reason}")]
     Config {

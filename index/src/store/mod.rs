@@ -372,6 +372,11 @@ impl TrajectoryStore {
                 similarity: best.similarity,
             });
         }
+        if view.len >= config.max_entries {
+            return Err(StoreError::Full {
+                max_entries: config.max_entries,
+            });
+        }
         let entry = view.len;
         let next = view.with_row(embedding);
         if let Some(meta) = next.meta(entry) {

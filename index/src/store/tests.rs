@@ -151,6 +151,13 @@ fn max_entries_bounds_the_store() {
             .expect("record");
     }
     assert_eq!(store.len(), 10);
+    for entry in 0..10 {
+        store.forget(entry);
+    }
+    assert_eq!(
+        store.record(&unit(&mut rng, 8), &outcome(0, 0, 1.0, 0)),
+        Err(StoreError::Full { max_entries: 10 })
+    );
 }
 
 #[test]
