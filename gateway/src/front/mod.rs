@@ -3,6 +3,7 @@
 //!
 //! - [`http`]: the HTTP server (hyper 1 + tower): routes, origin checks, health, metrics.
 //! - [`streamable`]: Streamable HTTP on `/mcp` (POST, GET, DELETE).
+//! - [`stateless`]: the session-less 2026-07-28 revision on `/mcp`.
 //! - [`legacy`]: the 2024-11-05 HTTP+SSE transport on `/sse` + `/messages`.
 //! - [`stdio`]: MCP over the gateway's own stdin/stdout.
 //! - [`body`]: response bodies and SSE framing shared by the HTTP fronts.
@@ -10,5 +11,6 @@
 pub mod body;
 pub mod http;
 pub mod legacy;
+pub mod stateless;
 pub mod stdio;
 pub mod streamable;

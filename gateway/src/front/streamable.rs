@@ -155,6 +155,15 @@ pub async fn post(front: Arc<HttpFront>, req: Request<Incoming>) -> Response<Bod
             ),
         );
     }
+    if !batch
+        && header_str(&headers, SESSION_HEADER).is_none()
+        && super::stateless::is_stateless(&headers, &messages[0])
+    {
+        let Some(msg) = messages.into_iter().next() else {
+            return accepted();
+        };
+        return super::stateless::serve(front, &headers, msg).await;
+    }
     let session = match lookup(&front, &headers) {
         Ok(s) => s,
         Err(resp) => return resp,
