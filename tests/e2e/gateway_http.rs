@@ -18,9 +18,42 @@ fn through(gateway: &Gateway, plan: &str) {
 }
 
 #[test]
-fn demo_server_pool_of_three_stdio_replicas() {
-    let gateway = Gateway::serve(&GatewayConfig::demo(3).unwrap()).unwrap();
+fn demo_server_pool_of_three_stdio_replicas_with_affinity() {
+    // Tickets and subscriptions are per-replica state of the demo server: the subscription
+    // scenario (subscribe, then create a ticket, then expect the update) needs the session
+    // pinned to one replica.
+    let pool = GatewayConfig::demo(3).unwrap().pools()[0]
+        .clone()
+        .with("affinity", "true");
+    let gateway = Gateway::serve(&GatewayConfig::new(vec![pool])).unwrap();
     through(&gateway, "demo");
+}
+
+#[test]
+fn demo_server_pool_of_three_stdio_replicas_routed_freely() {
+    // Without affinity every request may go to another replica: every scenario that does not
+    // depend on per-replica state must still pass.
+    let gateway = Gateway::serve(&GatewayConfig::demo(3).unwrap()).unwrap();
+    for sdk in Sdk::ALL {
+        let report = DriverRun::new(sdk, Target::Url(gateway.url().to_owned()), "demo")
+            .scenarios(&[
+                "initialize",
+                "tools",
+                "calls",
+                "progress",
+                "resources",
+                "prompts",
+                "completion",
+                "sampling",
+                "elicitation",
+                "ping",
+                "cancel",
+            ])
+            .run()
+            .unwrap();
+        report.assert_ok();
+        println!("{}", report.summary());
+    }
 }
 
 #[test]

@@ -15,7 +15,11 @@ fn vecgate_stdio(config: &ConfigFile) -> Target {
 
 #[test]
 fn demo_server_pool_through_vecgate_stdio() {
-    let config = ConfigFile::write(&GatewayConfig::demo(2).unwrap()).unwrap();
+    // Pinned: the subscription scenario depends on per-replica state (see gateway_http.rs).
+    let pool = GatewayConfig::demo(2).unwrap().pools()[0]
+        .clone()
+        .with("affinity", "true");
+    let config = ConfigFile::write(&GatewayConfig::new(vec![pool])).unwrap();
     for sdk in Sdk::ALL {
         let report = DriverRun::new(sdk, vecgate_stdio(&config), "demo")
             .run()
