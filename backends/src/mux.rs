@@ -82,6 +82,9 @@ pub(crate) struct Mux {
     born: Instant,
     /// 2026-07-28 stateless upstreams: `_meta` fields added to every request.
     stateless_meta: Mutex<Option<Arc<Meta>>>,
+    /// Server→client requests being relayed, by the upstream's raw id: firing the sender
+    /// abandons the relay when the upstream cancels its request.
+    relayed: Arc<Mutex<HashMap<String, oneshot::Sender<()>>>>,
 }
 
 struct Table {
@@ -115,6 +118,7 @@ impl Mux {
             last_activity: AtomicU64::new(0),
             born: Instant::now(),
             stateless_meta: Mutex::new(None),
+            relayed: Arc::new(Mutex::new(HashMap::new())),
         };
         (Arc::new(mux), rx)
     }
@@ -347,6 +351,16 @@ impl Mux {
         let method = message.method.as_deref().unwrap_or_default();
         match method {
             "notifications/progress" => self.on_progress(message),
+            "notifications/cancelled" => {
+                // The upstream cancels one of its own requests that vecgate is relaying.
+                let key = message
+                    .peek_params()
+                    .request_id
+                    .map(|id| id.get().to_owned());
+                if let Some(cancel) = key.and_then(|k| self.relayed.lock().remove(&k)) {
+                    let _ = cancel.send(());
+                }
+            }
             "notifications/tools/list_changed"
             | "notifications/resources/list_changed"
             | "notifications/prompts/list_changed" => {
@@ -433,8 +447,18 @@ impl Mux {
             }
         }
         let out = self.out.clone();
+        let key = their_id.get().to_owned();
+        let (cancel, cancelled) = oneshot::channel::<()>();
+        self.relayed.lock().insert(key.clone(), cancel);
+        let relayed = self.relayed.clone();
         tokio::spawn(async move {
-            let answer = match answer.await {
+            let answer = tokio::select! {
+                answer = answer => answer,
+                // The upstream withdrew its request: no response may be sent.
+                Ok(()) = cancelled => return,
+            };
+            relayed.lock().remove(&key);
+            let answer = match answer {
                 Ok(Ok(result)) => Message::result(their_id, result),
                 Ok(Err(error)) => Message::raw_error(their_id, error),
                 Err(_) => Message::error(

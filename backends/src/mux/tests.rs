@@ -292,3 +292,28 @@ fn request_future_is_send(mux: &Mux) {
     fn check<F: Future + Send>(_: F) {}
     check(mux.request("x", None, None, Duration::from_secs(1)));
 }
+
+#[tokio::test]
+async fn a_server_request_the_upstream_cancels_gets_no_response() {
+    let (mux, mut out, mut pool) = mux();
+    mux.dispatch(
+        Message::request(to_raw("s9"), "sampling/createMessage", None),
+        Origin::Unknown,
+    );
+    let reply = match pool.recv().await.unwrap() {
+        PoolEvent::ServerRequest { reply, .. } => reply,
+        other => panic!("{other:?}"),
+    };
+    let cancel = serde_json::json!({"requestId": "s9"});
+    mux.dispatch(
+        Message::notification("notifications/cancelled", Some(to_raw(&cancel))),
+        Origin::Unknown,
+    );
+    tokio::task::yield_now().await;
+    let _ = reply.send(Ok(raw("{}")));
+    let nothing = tokio::time::timeout(Duration::from_millis(100), out.recv()).await;
+    assert!(
+        nothing.is_err(),
+        "a cancelled request must not be answered: {nothing:?}"
+    );
+}
