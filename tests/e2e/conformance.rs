@@ -97,7 +97,6 @@ fn vacuous_passes(outdir: &Path) -> BTreeSet<String> {
             {
                 found.insert(id.to_owned());
             }
-            }
         }
     }
     found
