@@ -113,12 +113,18 @@ pub(crate) fn phrase(rng: &mut StdRng, cluster: usize, n: usize) -> String {
     out
 }
 
-/// Filler text of about `len` bytes (sizes matter to service time, content does not).
+/// Filler text of about `len` bytes (sizes matter to service time, content does not): six
+/// random words repeated, so committed datasets compress well.
 pub(crate) fn filler(rng: &mut StdRng, len: usize) -> String {
+    let words: Vec<&str> = (0..6)
+        .map(|_| WORDS[rng.random_range(0..WORDS.len())])
+        .collect();
     let mut out = String::with_capacity(len + 12);
+    let mut i = 0;
     while out.len() < len {
-        out.push_str(WORDS[rng.random_range(0..WORDS.len())]);
+        out.push_str(words[i % words.len()]);
         out.push(' ');
+        i += 1;
     }
     out.truncate(len);
     out
