@@ -60,12 +60,13 @@
 //!
 //! hnsw_rs builds (2-thread `parallel_insert_slice`): 10K in 9 s (1,100 vec/s), 100K in 663 s
 //! (151 vec/s: the build slows as near-duplicate requests crowd the graph, and the machine was
-//! shared). Recall at 100K plateaus near 0.93 with these parameters: the generated requests hold
-//! many near-duplicates, which a store in service would have merged
-//! ([`store::StoreConfig::merge_similarity`]), and ef_construction 100 is on the low side (the
-//! planning notes measured 0.97 at ef 64 with ef_construction 200 on low-rank data). Chosen:
-//! M 16, ef_construction 100, **ef_search 64** (recall 0.98 at 10K). Raising ef_construction
-//! to 200 is the next measurement to make, at twice the build time.
+//! shared). Recall at 100K plateaus near 0.92–0.93 and ef_construction does not lift it: a
+//! second 100K build with ef_construction 200 (474 s) measured recall .825 / .871 / .892 / .905 /
+//! .915 at ef 16 / 32 / 48 / 64 / 96, no better and slower. The plateau comes from the data:
+//! the generated requests hold dense clusters of near-duplicates, which HNSW's neighbour pruning
+//! connects poorly and which a store in service merges instead of indexing
+//! ([`store::StoreConfig::merge_similarity`]). Chosen: M 16, ef_construction 100,
+//! **ef_search 64** (recall 0.98 at 10K, 0.92 at 100K).
 //!
 //! **Flat vs graph.** With first-run (cache-cold) timings the flat scan wins at 10K and the graph
 //! wins by 17× at 100K, so the crossover lies in between and depends on the machine and its
