@@ -22,7 +22,12 @@ use crate::gateway::Gateway;
 #[command(name = "vecgate", version, about, long_about)]
 pub struct Cli {
     /// Log filter (tracing env-filter syntax, e.g. `info` or `vecgate=debug`). Logs go to stderr.
-    #[arg(long, global = true, env = "VECGATE_LOG", default_value = "info")]
+    #[arg(
+        long,
+        global = true,
+        env = "VECGATE_LOG",
+        default_value = "info,rmcp=warn"
+    )]
     pub log: String,
     /// What to do (default: serve).
     #[command(subcommand)]

@@ -1,0 +1,217 @@
+//! What makes vecgate more than a proxy, end to end through the real binary and the real demo
+//! server: the pattern cache (a repeated read-only call is answered from it, a write makes the
+//! stale answer unreachable), the stateless 2026-07-28 front, and learned routing (a replica
+//! made slow at one tool stops getting that tool's calls).
+
+use serde_json::{Value, json};
+use vecgate_tests::http::{HttpRequest, HttpResponse};
+use vecgate_tests::{Gateway, GatewayConfig, Pool, paths};
+
+const VERSION: &str = "2025-11-25";
+
+fn initialize(gw: &Gateway) -> String {
+    let body = json!({
+        "jsonrpc": "2.0", "id": 0, "method": "initialize",
+        "params": {"protocolVersion": VERSION, "capabilities": {}, "clientInfo": {"name": "learning-e2e", "version": "0"}}
+    });
+    let response = HttpRequest::post_json("/mcp", &body)
+        .send(gw.authority())
+        .unwrap();
+    assert_eq!(response.status, 200, "initialize: {}", response.text());
+    response
+        .header("mcp-session-id")
+        .expect("a session id")
+        .to_owned()
+}
+
+fn call(gw: &Gateway, session: &str, id: u64, tool: &str, arguments: Value) -> Value {
+    let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": arguments}});
+    let response = HttpRequest::post_json("/mcp", &body)
+        .header("mcp-session-id", session)
+        .header("mcp-protocol-version", VERSION)
+        .send(gw.authority())
+        .unwrap();
+    assert_eq!(response.status, 200, "{tool}: {}", response.text());
+    let message = response.rpc_response().expect("a JSON-RPC response");
+    assert!(message.get("error").is_none(), "{tool}: {message}");
+    message["result"].clone()
+}
+
+fn cache_mark(result: &Value) -> Option<&str> {
+    result["_meta"]["io.vecgate/cache"].as_str()
+}
+
+#[test]
+fn a_repeated_read_only_call_is_served_from_the_cache_and_a_write_invalidates_it() {
+    let gw = Gateway::serve(&GatewayConfig::demo(1).unwrap()).unwrap();
+    let session = initialize(&gw);
+    let args = json!({"repo": "vecgate", "path": "README.md"});
+    let first = call(&gw, &session, 1, "read_file", args.clone());
+    assert_eq!(
+        cache_mark(&first),
+        None,
+        "the first call goes to the backend"
+    );
+    // Same arguments, keys in another order: the canonical key is the same.
+    let second = call(
+        &gw,
+        &session,
+        2,
+        "read_file",
+        json!({"path": "README.md", "repo": "vecgate"}),
+    );
+    assert_eq!(cache_mark(&second), Some("hit"), "{second}");
+    assert_eq!(first["content"], second["content"]);
+    // A destructive tool of the same pool: the cached answer must be unreachable at once.
+    call(
+        &gw,
+        &session,
+        3,
+        "create_ticket",
+        json!({"title": "t", "body": "b"}),
+    );
+    let third = call(&gw, &session, 4, "read_file", args);
+    assert_eq!(cache_mark(&third), None, "a write must invalidate: {third}");
+    // A tool that is not read-only-and-closed-world is never cached.
+    let a = call(
+        &gw,
+        &session,
+        5,
+        "search_code",
+        json!({"repo": "vecgate", "query": "x"}),
+    );
+    let b = call(
+        &gw,
+        &session,
+        6,
+        "search_code",
+        json!({"repo": "vecgate", "query": "x"}),
+    );
+    assert_eq!((cache_mark(&a), cache_mark(&b)), (None, None));
+}
+
+fn stateless(gw: &Gateway, method: &str, name: Option<&str>, params: Value) -> HttpResponse {
+    let mut params = params;
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {}
+    });
+    let body = json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params});
+    let mut request = HttpRequest::post_json("/mcp", &body)
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", method);
+    if let Some(name) = name {
+        request = request.header("mcp-name", name);
+    }
+    request.send(gw.authority()).unwrap()
+}
+
+#[test]
+fn stateless_2026_07_28_requests_are_validated_and_served_without_a_session() {
+    let gw = Gateway::serve(&GatewayConfig::demo(1).unwrap()).unwrap();
+    let discover = stateless(&gw, "server/discover", None, json!({}));
+    assert_eq!(discover.status, 200, "{}", discover.text());
+    let result = &discover.rpc_response().unwrap()["result"];
+    assert_eq!(result["resultType"], "complete");
+    assert!(
+        result["supportedVersions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("2026-07-28"))
+    );
+    assert_eq!(
+        result["_meta"]["io.modelcontextprotocol/serverInfo"]["name"],
+        "vecgate"
+    );
+
+    let ok = stateless(
+        &gw,
+        "tools/call",
+        Some("echo"),
+        json!({"name": "echo", "arguments": {"text": "hi"}}),
+    );
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    let result = &ok.rpc_response().unwrap()["result"];
+    assert_eq!(result["resultType"], "complete");
+    assert_eq!(result["content"][0]["text"], "hi");
+
+    // Base64 sentinel form of the same name.
+    let b64 = stateless(
+        &gw,
+        "tools/call",
+        Some("=?base64?ZWNobw==?="),
+        json!({"name": "echo", "arguments": {"text": "b"}}),
+    );
+    assert_eq!(b64.status, 200, "{}", b64.text());
+
+    let mismatch = stateless(
+        &gw,
+        "tools/call",
+        Some("other"),
+        json!({"name": "echo", "arguments": {"text": "hi"}}),
+    );
+    assert_eq!(mismatch.status, 400, "{}", mismatch.text());
+    assert_eq!(mismatch.rpc_response().unwrap()["error"]["code"], -32020);
+
+    let missing = stateless(
+        &gw,
+        "tools/call",
+        None,
+        json!({"name": "echo", "arguments": {"text": "hi"}}),
+    );
+    assert_eq!(
+        missing.status,
+        400,
+        "a tools/call without Mcp-Name: {}",
+        missing.text()
+    );
+
+    let list = stateless(&gw, "tools/list", None, json!({}));
+    let result = &list.rpc_response().unwrap()["result"];
+    assert_eq!(
+        (result["resultType"].as_str(), result["cacheScope"].as_str()),
+        (Some("complete"), Some("private"))
+    );
+}
+
+fn replica_of(result: &Value) -> u32 {
+    let text = result["content"][0]["text"].as_str().unwrap_or_default();
+    let tail = text.rsplit("(replica ").next().unwrap_or_default();
+    tail.trim_end_matches(|c: char| !c.is_ascii_digit())
+        .split(')')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no replica in {text:?}"))
+}
+
+#[test]
+fn the_vector_policy_moves_a_slow_tool_off_the_slow_replica() {
+    // Replica 1 is 40x slower at search_code only.
+    let pool = Pool::stdio("demo", &paths::demo_server_command().unwrap(), 3)
+        .env("VECGATE_DEMO_SLOW", "1:search_code=40");
+    let gw = Gateway::serve(&GatewayConfig::new(vec![pool]).with("policy", "\"vector\"")).unwrap();
+    let session = initialize(&gw);
+    let repos = ["vecgate", "tokio", "hyper", "tower", "serde", "rkyv"];
+    let mut id = 0;
+    let mut search = |round: usize| {
+        id += 1;
+        let repo = repos[round % repos.len()];
+        replica_of(&call(
+            &gw,
+            &session,
+            id,
+            "search_code",
+            json!({"repo": repo, "query": "fn main"}),
+        ))
+    };
+    for round in 0..60 {
+        search(round);
+    }
+    let after: Vec<u32> = (0..60).map(&mut search).collect();
+    let on_slow = after.iter().filter(|r| **r == 1).count();
+    // Round-robin would send 20 of 60 there.
+    assert!(
+        on_slow <= 6,
+        "after warm-up, {on_slow} of 60 search_code calls still went to the slow replica: {after:?}"
+    );
+}
