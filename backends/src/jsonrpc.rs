@@ -205,7 +205,11 @@ impl Message {
     }
 
     /// A request.
-    pub fn request(id: Box<RawValue>, method: impl Into<String>, params: Option<Box<RawValue>>) -> Message {
+    pub fn request(
+        id: Box<RawValue>,
+        method: impl Into<String>,
+        params: Option<Box<RawValue>>,
+    ) -> Message {
         Message {
             jsonrpc: V2,
             id: Some(id),
@@ -365,7 +369,10 @@ mod tests {
     #[test]
     fn malformed_messages_are_classified() {
         assert!(matches!(Message::parse(b"{"), Err(EnvelopeError::Parse(_))));
-        assert!(matches!(Message::parse(b"[]"), Err(EnvelopeError::Invalid(_))));
+        assert!(matches!(
+            Message::parse(b"[]"),
+            Err(EnvelopeError::Invalid(_))
+        ));
         assert!(matches!(
             Message::parse(br#"{"jsonrpc":"1.0","id":1,"method":"x"}"#),
             Err(EnvelopeError::Invalid(_))
@@ -378,8 +385,10 @@ mod tests {
             Message::parse(br#"{"jsonrpc":"2.0","id":1,"result":1,"error":{}}"#),
             Err(EnvelopeError::Invalid(_))
         ));
-        let (batch, is_batch) =
-            Message::parse_body(br#" [{"jsonrpc":"2.0","method":"a"},{"jsonrpc":"2.0","id":2,"result":{}}]"#).unwrap();
+        let (batch, is_batch) = Message::parse_body(
+            br#" [{"jsonrpc":"2.0","method":"a"},{"jsonrpc":"2.0","id":2,"result":{}}]"#,
+        )
+        .unwrap();
         assert!(is_batch);
         assert_eq!(batch[1].kind(), Kind::Response);
         assert!(Message::parse_body(b"[]").is_err());
