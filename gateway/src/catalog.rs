@@ -132,7 +132,7 @@ impl Aggregate {
             }
         }
         agg.template_prefixes
-            .sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+            .sort_by_key(|p| std::cmp::Reverse(p.0.len()));
         agg
     }
 

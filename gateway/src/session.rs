@@ -385,6 +385,24 @@ impl SessionTable {
     }
 }
 
+/// The `protocolVersion` and `capabilities` of an `initialize` request, when readable.
+pub fn init_params(msg: &Message) -> (Option<String>, Option<serde_json::Value>) {
+    #[derive(serde::Deserialize, Default)]
+    #[serde(rename_all = "camelCase")]
+    struct InitParams {
+        #[serde(default)]
+        protocol_version: Option<String>,
+        #[serde(default)]
+        capabilities: Option<serde_json::Value>,
+    }
+    let params: InitParams = msg
+        .params
+        .as_ref()
+        .and_then(|p| serde_json::from_str(p.get()).ok())
+        .unwrap_or_default();
+    (params.protocol_version, params.capabilities)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -431,22 +449,4 @@ mod tests {
         assert!(s.set_log_level("warning"));
         assert!(!s.wants_log("info") && s.wants_log("error"));
     }
-}
-
-/// The `protocolVersion` and `capabilities` of an `initialize` request, when readable.
-pub fn init_params(msg: &Message) -> (Option<String>, Option<serde_json::Value>) {
-    #[derive(serde::Deserialize, Default)]
-    #[serde(rename_all = "camelCase")]
-    struct InitParams {
-        #[serde(default)]
-        protocol_version: Option<String>,
-        #[serde(default)]
-        capabilities: Option<serde_json::Value>,
-    }
-    let params: InitParams = msg
-        .params
-        .as_ref()
-        .and_then(|p| serde_json::from_str(p.get()).ok())
-        .unwrap_or_default();
-    (params.protocol_version, params.capabilities)
 }

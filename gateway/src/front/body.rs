@@ -55,10 +55,10 @@ pub async fn pump_sse(
     mut messages: mpsc::Receiver<Message>,
     out: mpsc::Sender<Bytes>,
 ) {
-    if let Some(first) = first {
-        if out.send(first).await.is_err() {
-            return;
-        }
+    if let Some(first) = first
+        && out.send(first).await.is_err()
+    {
+        return;
     }
     let mut keepalive = tokio::time::interval(SSE_KEEPALIVE);
     keepalive.tick().await;

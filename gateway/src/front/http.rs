@@ -263,18 +263,17 @@ fn check_origin(front: &HttpFront, headers: &HeaderMap) -> Result<(), Response<B
             ));
         }
     }
-    if front.loopback {
-        if let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
-            if !is_loopback_host(host) {
-                return Err(rpc_error(
-                    StatusCode::FORBIDDEN,
-                    ErrorObject::new(
-                        code::INVALID_REQUEST,
-                        format!("host {host:?} is not allowed on a loopback listener"),
-                    ),
-                ));
-            }
-        }
+    if front.loopback
+        && let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok())
+        && !is_loopback_host(host)
+    {
+        return Err(rpc_error(
+            StatusCode::FORBIDDEN,
+            ErrorObject::new(
+                code::INVALID_REQUEST,
+                format!("host {host:?} is not allowed on a loopback listener"),
+            ),
+        ));
     }
     Ok(())
 }
