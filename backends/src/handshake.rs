@@ -171,6 +171,11 @@ pub(crate) async fn fetch_catalog(
     Ok(catalog)
 }
 
+fn is_method_not_found(error: &serde_json::value::RawValue) -> bool {
+    serde_json::from_str::<crate::jsonrpc::ErrorObject>(error.get())
+        .is_ok_and(|e| e.code == crate::jsonrpc::code::METHOD_NOT_FOUND)
+}
+
 /// Fetch all pages of one list.
 pub(crate) async fn fetch_list(
     mux: &Mux,
@@ -190,8 +195,13 @@ pub(crate) async fn fetch_list(
             .await
         {
             Ok(result) => result,
-            // A server that declares `resources` but not templates answers method-not-found.
-            Err(CallError::Rpc(_)) if kind == ListKind::ResourceTemplates && cursor.is_none() => {
+            // A server that declares `resources` but not templates answers method-not-found;
+            // so does one (claude-flow) that declares a capability it does not implement. Either
+            // way the list is empty, not the replica broken.
+            Err(CallError::Rpc(e))
+                if cursor.is_none()
+                    && (kind == ListKind::ResourceTemplates || is_method_not_found(&e)) =>
+            {
                 return Ok(Vec::new());
             }
             Err(e) => return Err(e),

@@ -370,7 +370,13 @@ impl Mux {
                 self.dirty.fetch_or(bits, Ordering::AcqRel);
                 self.changed.notify_one();
             }
-            "notifications/message" => match self.attribute(origin) {
+            // Log lines are often sent on the GET stream even when a call caused them (rmcp
+            // does this), so they get the same attribution as stdio traffic: the call in flight,
+            // else the most recent one. Other GET-stream traffic is never attributed.
+            "notifications/message" => match self.attribute(match origin {
+                Origin::Unrelated => Origin::Unknown,
+                other => other,
+            }) {
                 Some((_, events)) => self.to_call(&events, CallEvent::Notification(message)),
                 None => self.to_pool(message),
             },
@@ -518,6 +524,14 @@ impl Mux {
         if self.pool_events.try_send(event).is_err() {
             self.meters.events_dropped.increment(1);
         }
+    }
+
+    /// Mark every list stale and wake the refresher: list changes may have been missed (e.g.
+    /// sent before the HTTP GET stream connected).
+    pub(crate) fn mark_all_dirty(&self) {
+        let bits = ListKind::ALL.iter().fold(0, |b, k| b | k.bit());
+        self.dirty.fetch_or(bits, Ordering::AcqRel);
+        self.changed.notify_one();
     }
 
     /// Take the set of lists invalidated since the last call.

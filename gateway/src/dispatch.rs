@@ -493,6 +493,12 @@ async fn handle_notification(gw: &Arc<Gateway>, session: &Arc<Session>, msg: &Me
     }
 }
 
+fn pool_has_affinity(gw: &Gateway, pool: u32) -> bool {
+    gw.pools
+        .get(pool as usize)
+        .is_some_and(|p| p.spec().affinity)
+}
+
 /// Relay a notification a replica sent that belongs to no request.
 pub fn relay_unsolicited(gw: &Gateway, pool: u32, replica: u32, msg: Message) {
     match msg.method.as_deref() {
@@ -503,6 +509,23 @@ pub fn relay_unsolicited(gw: &Gateway, pool: u32, replica: u32, msg: Message) {
             gw.cache.invalidate_pool(pool);
             for session in gw.sessions.all() {
                 if session.is_subscribed(pool, &uri) {
+                    session.push(msg.clone());
+                }
+            }
+        }
+        Some("notifications/message") if pool_has_affinity(gw, pool) => {
+            // An affinity pool's replica serves its pinned sessions only, so its log lines are
+            // theirs.
+            let Some(p) = gw.pools.get(pool as usize) else {
+                return;
+            };
+            for session in gw.sessions.all() {
+                let pinned = crate::router::affinity_pick(p.replicas(), session.affinity_seed);
+                if p.replicas()
+                    .get(pinned)
+                    .is_some_and(|r| r.index() == replica)
+                    && log_wanted(&session, &msg)
+                {
                     session.push(msg.clone());
                 }
             }

@@ -251,7 +251,8 @@ fn candidates(pool: &Pool) -> Vec<Candidate> {
         .collect()
 }
 
-fn affinity_pick(replicas: &[Arc<Replica>], seed: u64) -> usize {
+/// The replica (position in `replicas`) a session with `seed` is pinned to in an affinity pool.
+pub fn affinity_pick(replicas: &[Arc<Replica>], seed: u64) -> usize {
     replicas
         .iter()
         .enumerate()

@@ -371,6 +371,10 @@ impl Session {
             match response {
                 Ok(r) if r.status().is_success() => {
                     failures = 0;
+                    // Servers announce tools they register after `initialized` (e.g. the ones
+                    // that depend on client capabilities) with a list_changed on this stream,
+                    // which is lost if it was sent before the stream connected: refetch once.
+                    self.mux.mark_all_dirty();
                     let _ = self
                         .pump(r.into_body(), &mut parser, Origin::Unrelated)
                         .await;
