@@ -15,22 +15,23 @@ pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-start() { # name, command... ; waits for "listening on http://ADDR/mcp" and echoes the URL
+# Not called in $(...): the pid must be recorded in this shell so the trap can stop it.
+start() { # name, command... ; waits for "listening on http://ADDR/mcp" and sets $URL
   local name=$1; shift
   "$@" >"$work/$name.out" 2>"$work/$name.err" &
   pids+=($!)
   for _ in $(seq 1 200); do
     if grep -q "listening on" "$work/$name.out"; then
-      grep -o 'http://[^ ]*' "$work/$name.out" | head -1; return 0
+      URL=$(grep -o 'http://[^ ]*' "$work/$name.out" | head -1); return 0
     fi
     sleep 0.05
   done
   echo "$name did not start: $(cat "$work/$name.err")" >&2; exit 1
 }
 
-BARE=$(start bare "$BIN/vecgate-echo-backend" --listen 127.0.0.1:0 --bare)
-ECHO1=$(start echo1 "$BIN/vecgate-echo-backend" --listen 127.0.0.1:0)
-ECHO2=$(start echo2 "$BIN/vecgate-echo-backend" --listen 127.0.0.1:0)
+start bare "$BIN/vecgate-echo-backend" --listen 127.0.0.1:0 --bare; BARE=$URL
+start echo1 "$BIN/vecgate-echo-backend" --listen 127.0.0.1:0; ECHO1=$URL
+start echo2 "$BIN/vecgate-echo-backend" --listen 127.0.0.1:0; ECHO2=$URL
 cat >"$work/vecgate.toml" <<TOML
 listen = "127.0.0.1:0"
 policy = "${POLICY:-vector}"
@@ -38,7 +39,7 @@ policy = "${POLICY:-vector}"
 name = "echo"
 urls = ["$ECHO1", "$ECHO2"]
 TOML
-VG=$(VECGATE_LOG=warn start vecgate "$BIN/vecgate" serve --config "$work/vecgate.toml")
+VECGATE_LOG=warn start vecgate "$BIN/vecgate" serve --config "$work/vecgate.toml"; VG=$URL
 
 session() { # url -> Mcp-Session-Id
   curl -s -D - -o /dev/null -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
