@@ -53,7 +53,7 @@ pub(crate) async fn initialize(
         "clientInfo": identity.client_info,
     });
     match mux
-        .request("initialize", Some(to_raw(&params)), None, timeout)
+        .request("initialize", Some(to_raw(&params)), None, None, timeout)
         .await
     {
         Ok(result) => {
@@ -118,6 +118,7 @@ async fn discover(
         .request(
             "server/discover",
             Some(to_raw(&serde_json::json!({}))),
+            None,
             None,
             timeout,
         )
@@ -191,7 +192,7 @@ pub(crate) async fn fetch_list(
             None => serde_json::json!({}),
         };
         let result = match mux
-            .request(kind.method(), Some(to_raw(&params)), None, timeout)
+            .request(kind.method(), Some(to_raw(&params)), None, None, timeout)
             .await
         {
             Ok(result) => result,

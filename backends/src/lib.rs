@@ -32,4 +32,4 @@ mod transport;
 pub use config::{BackoffSpec, PoolSpec, TransportSpec, UpstreamIdentity};
 pub use error::{BackendError, CallError};
 pub use pool::{Pool, PoolEvent};
-pub use replica::{Call, CallEvent, Replica, ReplicaState};
+pub use replica::{AfterCall, Call, CallEvent, Replica, ReplicaState, STRAGGLER_WINDOW};

@@ -24,12 +24,12 @@ use crate::catalog::ListKind;
 use crate::error::CallError;
 use crate::jsonrpc::{ErrorObject, Kind, Message, code, to_raw};
 use crate::pool::PoolEvent;
-use crate::replica::{CallEvent, ServerReply};
+use crate::replica::{AfterCall, CallEvent, STRAGGLER_WINDOW, ServerReply};
 use crate::telemetry::Meters;
 use meta::{Meta, parse_id, replace_field, rewrite_request_params};
 use parking_lot::Mutex;
 use serde_json::value::RawValue;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::Duration;
@@ -62,7 +62,31 @@ struct Pending {
     events: Option<mpsc::Sender<CallEvent>>,
     /// The caller's own progress token, restored on `notifications/progress`.
     progress_token: Option<Box<RawValue>>,
+    /// Where the call's stragglers go after its answer.
+    after: Option<Arc<dyn AfterCall>>,
 }
+
+/// A call answered within the last [`STRAGGLER_WINDOW`], that may still get stragglers.
+struct Answered {
+    at: Instant,
+    after: Arc<dyn AfterCall>,
+}
+
+/// How many answered calls are remembered for their stragglers.
+const ANSWERED_KEPT: usize = 8;
+
+/// A transport that can send a request from the caller's own task (Streamable HTTP: one POST
+/// per message), instead of through the outbound queue and a writer task. That saves a queue
+/// hop, a task spawn and a cross-thread wake-up per call on the forward path.
+pub(crate) trait DirectSend: Send + Sync {
+    /// Send `message` and read what comes back with it, dispatching it to the mux. The
+    /// future owns everything it needs, so it may be finished on another task. `None` when
+    /// the transport has shut down.
+    fn send(&self, message: Message) -> Option<BoxFuture>;
+}
+
+/// What [`DirectSend::send`] returns.
+pub(crate) type BoxFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 /// One upstream session's request table and dispatcher.
 pub(crate) struct Mux {
@@ -85,10 +109,14 @@ pub(crate) struct Mux {
     /// Server→client requests being relayed, by the upstream's raw id: firing the sender
     /// abandons the relay when the upstream cancels its request.
     relayed: Arc<Mutex<HashMap<String, oneshot::Sender<()>>>>,
+    /// Set once by a transport that sends requests from the caller's task.
+    direct: std::sync::OnceLock<Arc<dyn DirectSend>>,
 }
 
 struct Table {
     calls: HashMap<u64, Pending>,
+    /// The most recently answered calls that take stragglers, newest last.
+    answered: VecDeque<Answered>,
     closed: Option<String>,
 }
 
@@ -108,6 +136,7 @@ impl Mux {
             next_id: AtomicU64::new(1),
             pending: Mutex::new(Table {
                 calls: HashMap::new(),
+                answered: VecDeque::with_capacity(ANSWERED_KEPT),
                 closed: None,
             }),
             out,
@@ -119,6 +148,7 @@ impl Mux {
             born: Instant::now(),
             stateless_meta: Mutex::new(None),
             relayed: Arc::new(Mutex::new(HashMap::new())),
+            direct: std::sync::OnceLock::new(),
         };
         (Arc::new(mux), rx)
     }
@@ -160,6 +190,11 @@ impl Mux {
     fn touch(&self) {
         let now = self.born.elapsed().as_millis() as u64;
         self.last_activity.store(now, Ordering::Relaxed);
+    }
+
+    /// Let requests be sent from the caller's task through `direct` (see [`DirectSend`]).
+    pub(crate) fn set_direct(&self, direct: Arc<dyn DirectSend>) {
+        let _ = self.direct.set(direct);
     }
 
     /// Switch to 2026-07-28 stateless mode: every later request carries these `_meta` fields.
@@ -206,20 +241,21 @@ impl Mux {
         method: &str,
         params: Option<Box<RawValue>>,
         events: Option<mpsc::Sender<CallEvent>>,
+        after: Option<Arc<dyn AfterCall>>,
         timeout: Duration,
     ) -> Result<Box<RawValue>, CallError> {
         let started = Instant::now();
         self.meters.calls.increment(1);
-        let result =
-            match tokio::time::timeout(timeout, self.request_inner(method, params, events)).await {
-                Ok(result) => result,
-                Err(_) => Err(CallError::Timeout {
-                    pool: self.ident.pool_name.to_string(),
-                    replica: self.ident.replica,
-                    method: method.to_owned(),
-                    after: timeout,
-                }),
-            };
+        let inner = self.request_inner(method, params, events, after);
+        let result = match tokio::time::timeout(timeout, inner).await {
+            Ok(result) => result,
+            Err(_) => Err(CallError::Timeout {
+                pool: self.ident.pool_name.to_string(),
+                replica: self.ident.replica,
+                method: method.to_owned(),
+                after: timeout,
+            }),
+        };
         match &result {
             Ok(_) | Err(CallError::Rpc(_)) => self
                 .meters
@@ -238,6 +274,7 @@ impl Mux {
         method: &str,
         params: Option<Box<RawValue>>,
         events: Option<mpsc::Sender<CallEvent>>,
+        after: Option<Arc<dyn AfterCall>>,
     ) -> Result<Box<RawValue>, CallError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let stateless = self.stateless_meta.lock().clone();
@@ -254,6 +291,7 @@ impl Mux {
                 reply,
                 events,
                 progress_token,
+                after,
             };
             table.calls.insert(id, pending);
         }
@@ -265,11 +303,30 @@ impl Mux {
         };
         let message = Message::request(to_raw(&id), method, params);
         self.touch();
-        if self.out.send(message).await.is_err() {
-            drop(guard);
-            return Err(self.unavailable("the transport is closed".into()));
-        }
-        let result = answer.await;
+        let result = match self.direct.get() {
+            Some(direct) => {
+                let Some(sending) = direct.send(message) else {
+                    drop(guard);
+                    return Err(self.unavailable("the transport is closed".into()));
+                };
+                let mut sending = Detached(Some(sending));
+                let mut answer = answer;
+                loop {
+                    tokio::select! {
+                        biased;
+                        result = &mut answer => break result,
+                        () = sending.run(), if sending.is_pending() => {}
+                    }
+                }
+            }
+            None => {
+                if self.out.send(message).await.is_err() {
+                    drop(guard);
+                    return Err(self.unavailable("the transport is closed".into()));
+                }
+                answer.await
+            }
+        };
         guard.disarm();
         self.touch();
         match result {
@@ -334,7 +391,21 @@ impl Mux {
             tracing::debug!(pool = %self.ident.pool_name, id = ?message.id, "response to an id vecgate did not send");
             return;
         };
-        let Some(call) = self.pending.lock().calls.remove(&id) else {
+        let call = {
+            let mut table = self.pending.lock();
+            let call = table.calls.remove(&id);
+            if let Some(after) = call.as_ref().and_then(|c| c.after.clone()) {
+                if table.answered.len() == ANSWERED_KEPT {
+                    table.answered.pop_front();
+                }
+                table.answered.push_back(Answered {
+                    at: Instant::now(),
+                    after,
+                });
+            }
+            call
+        };
+        let Some(call) = call else {
             // Late answer to a cancelled or timed-out request.
             tracing::debug!(pool = %self.ident.pool_name, id, "response to a request no longer pending");
             return;
@@ -372,13 +443,17 @@ impl Mux {
             }
             // Log lines are often sent on the GET stream even when a call caused them (rmcp
             // does this), so they get the same attribution as stdio traffic: the call in flight,
-            // else the most recent one. Other GET-stream traffic is never attributed.
+            // else the most recent one, else the call answered last if that was a moment ago
+            // (the line raced its answer). Other GET-stream traffic is never attributed.
             "notifications/message" => match self.attribute(match origin {
                 Origin::Unrelated => Origin::Unknown,
                 other => other,
             }) {
                 Some((_, events)) => self.to_call(&events, CallEvent::Notification(message)),
-                None => self.to_pool(message),
+                None => match self.last_answered(origin) {
+                    Some(after) => after.straggler(message),
+                    None => self.to_pool(message),
+                },
             },
             _ => match origin {
                 Origin::Call(id) => match self.events_of(id) {
@@ -501,6 +576,24 @@ impl Mux {
         }
     }
 
+    /// The call answered last, if within [`STRAGGLER_WINDOW`]; only for messages that name
+    /// no request.
+    fn last_answered(&self, origin: Origin) -> Option<Arc<dyn AfterCall>> {
+        if matches!(origin, Origin::Call(_)) {
+            return None;
+        }
+        let mut table = self.pending.lock();
+        let now = Instant::now();
+        while table
+            .answered
+            .front()
+            .is_some_and(|a| now.duration_since(a.at) > STRAGGLER_WINDOW)
+        {
+            table.answered.pop_front();
+        }
+        table.answered.back().map(|a| a.after.clone())
+    }
+
     fn events_of(&self, id: u64) -> Option<mpsc::Sender<CallEvent>> {
         self.pending
             .lock()
@@ -546,6 +639,34 @@ impl Mux {
     /// Wait until some `list_changed` arrives.
     pub(crate) async fn list_changed(&self) {
         self.changed.notified().await
+    }
+}
+
+/// A direct send that finishes on its own task if its caller stops polling it: the answer can
+/// arrive before the rest of an SSE response, and a caller that gives up (deadline, client
+/// cancel) must not cut the upstream connection mid-response.
+struct Detached(Option<BoxFuture>);
+
+impl Detached {
+    fn is_pending(&self) -> bool {
+        self.0.is_some()
+    }
+
+    async fn run(&mut self) {
+        if let Some(sending) = self.0.as_mut() {
+            sending.await;
+            self.0 = None;
+        }
+    }
+}
+
+impl Drop for Detached {
+    fn drop(&mut self) {
+        if let Some(sending) = self.0.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(sending);
+        }
     }
 }
 

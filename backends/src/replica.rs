@@ -35,6 +35,29 @@ pub struct Call {
     pub events: Option<mpsc::Sender<CallEvent>>,
     /// Deadline; the pool's `request_timeout` when `None`.
     pub timeout: Option<Duration>,
+    /// Where the call's stragglers go once its answer is in (see [`AfterCall`]); with `None`
+    /// they are treated as unsolicited.
+    pub after: Option<Arc<dyn AfterCall>>,
+}
+
+/// How long after a call's answer a log line that names no request is still taken to be the
+/// call's. Streamable HTTP servers (rmcp among them) send a call's log lines on the GET
+/// stream, which races the call's POST answer through vecgate: what the server wrote first can
+/// arrive second. The MCP conformance suite waits 200 ms for such lines; so does this.
+pub const STRAGGLER_WINDOW: Duration = Duration::from_millis(250);
+
+/// Receives a call's stragglers: `notifications/message` lines that arrived within
+/// [`STRAGGLER_WINDOW`] after the call's answer, with no call of any session in flight on the
+/// replica to claim them. The gateway hands them to the client session that made the call.
+pub trait AfterCall: Send + Sync {
+    /// One straggling log line, as the upstream sent it.
+    fn straggler(&self, message: Message);
+}
+
+impl std::fmt::Debug for dyn AfterCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AfterCall")
+    }
 }
 
 /// Something the upstream sent about one in-flight [`Call`].
@@ -208,7 +231,7 @@ impl Replica {
         let left = timeout.saturating_sub(started.elapsed());
         match connection
             .mux
-            .request(&call.method, call.params, call.events, left)
+            .request(&call.method, call.params, call.events, call.after, left)
             .await
         {
             // Report the caller's deadline, not what was left of it after waiting for a start.

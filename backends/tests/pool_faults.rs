@@ -64,6 +64,7 @@ async fn progress_tokens_are_rewritten_on_the_wire() {
         params: Some(vecgate_backends::jsonrpc::to_raw(&params)),
         events: None,
         timeout: None,
+        after: None,
     };
     let meta: serde_json::Value =
         serde_json::from_str(&text(&replica.call(c).await.unwrap())).unwrap();

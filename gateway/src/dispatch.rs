@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use vecgate_backends::jsonrpc::{ErrorObject, Kind, Message, code, to_raw};
-use vecgate_backends::{Call, CallError, CallEvent};
+use vecgate_backends::{AfterCall, Call, CallError, CallEvent};
 
 use crate::cache::AnswerCache;
 use crate::catalog::{ListKind, list_kind, rename_params};
@@ -388,6 +388,7 @@ async fn forward(
         params,
         events: Some(tx),
         timeout: None,
+        after: Some(Arc::clone(session) as Arc<dyn AfterCall>),
     });
     tokio::pin!(call);
     let result = loop {
@@ -454,6 +455,16 @@ async fn relay_call_event(session: &Arc<Session>, event: CallEvent, events: &Eve
                 });
                 let _ = reply.send(answer);
             });
+        }
+    }
+}
+
+/// A log line that raced its call's answer (see [`vecgate_backends::STRAGGLER_WINDOW`]) goes to
+/// the session's server-to-client stream, as the upstream's own GET stream would have sent it.
+impl AfterCall for Session {
+    fn straggler(&self, message: Message) {
+        if log_wanted(self, &message) && !self.push(message) {
+            metrics::counter!("vecgate_events_dropped_total").increment(1);
         }
     }
 }

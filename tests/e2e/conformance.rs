@@ -147,7 +147,6 @@ fn suite_present() -> bool {
 }
 
 #[test]
-#[ignore = "known gap: through an HTTP demo pool vecgate loses tools-call-with-logging (31/32); run with --ignored"]
 fn demo_server_conformance_direct_vs_through_vecgate() {
     if !suite_present() {
         return;

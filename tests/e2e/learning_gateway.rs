@@ -174,14 +174,14 @@ fn stateless_2026_07_28_requests_are_validated_and_served_without_a_session() {
     );
 }
 
+/// The replica a demo tool says it ran on: "… (replica 1)" or "… on replica 1".
 fn replica_of(result: &Value) -> u32 {
     let text = result["content"][0]["text"].as_str().unwrap_or_default();
-    let tail = text.rsplit("(replica ").next().unwrap_or_default();
-    tail.trim_end_matches(|c: char| !c.is_ascii_digit())
-        .split(')')
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no replica in {text:?}"))
+    let tail = text.rsplit("replica ").next().unwrap_or_default();
+    let digits: String = tail.chars().take_while(char::is_ascii_digit).collect();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("no replica in {text:?}"))
 }
 
 #[test]

@@ -34,8 +34,14 @@ async fn start(
     let m = mux.clone();
     let params = raw(params);
     let task = tokio::spawn(async move {
-        m.request("tools/call", Some(params), events, Duration::from_secs(5))
-            .await
+        m.request(
+            "tools/call",
+            Some(params),
+            events,
+            None,
+            Duration::from_secs(5),
+        )
+        .await
     });
     let sent = out.recv().await.unwrap();
     (task, sent)
@@ -135,7 +141,7 @@ async fn a_deadline_fails_the_call_and_cancels_it() {
     let (mux, mut out, _pool) = mux();
     let m = mux.clone();
     let call = tokio::spawn(async move {
-        m.request("slow", None, None, Duration::from_millis(50))
+        m.request("slow", None, None, None, Duration::from_millis(50))
             .await
     });
     let sent = out.recv().await.unwrap();
@@ -226,7 +232,9 @@ async fn closing_fails_calls_at_once_and_refuses_new_ones() {
     assert!(
         matches!(task.await.unwrap(), Err(CallError::Unavailable { reason, .. }) if reason == "process exited")
     );
-    let late = mux.request("x", None, None, Duration::from_secs(1)).await;
+    let late = mux
+        .request("x", None, None, None, Duration::from_secs(1))
+        .await;
     assert!(matches!(late, Err(CallError::Unavailable { .. })));
     assert!(mux.is_closed());
 }
@@ -290,7 +298,7 @@ fn assert_send<T: Send>(_: T) {}
 #[allow(dead_code)]
 fn request_future_is_send(mux: &Mux) {
     fn check<F: Future + Send>(_: F) {}
-    check(mux.request("x", None, None, Duration::from_secs(1)));
+    check(mux.request("x", None, None, None, Duration::from_secs(1)));
 }
 
 #[tokio::test]
@@ -316,4 +324,52 @@ async fn a_server_request_the_upstream_cancels_gets_no_response() {
         nothing.is_err(),
         "a cancelled request must not be answered: {nothing:?}"
     );
+}
+
+/// Collects stragglers, as the gateway's session does.
+#[derive(Default)]
+struct Stragglers(parking_lot::Mutex<Vec<Message>>);
+
+impl AfterCall for Stragglers {
+    fn straggler(&self, message: Message) {
+        self.0.lock().push(message);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_log_line_that_races_its_answer_reaches_the_caller_within_the_window() {
+    let (mux, mut out, mut pool) = mux();
+    let sink = Arc::new(Stragglers::default());
+    let m = mux.clone();
+    let after: Arc<dyn AfterCall> = sink.clone();
+    let task = tokio::spawn(async move {
+        m.request(
+            "tools/call",
+            None,
+            None,
+            Some(after),
+            Duration::from_secs(5),
+        )
+        .await
+    });
+    let sent = out.recv().await.unwrap();
+    mux.dispatch(response(id_of(&sent), "{}"), Origin::Call(id_of(&sent)));
+    task.await.unwrap().unwrap();
+    let log = || {
+        Message::notification(
+            "notifications/message",
+            Some(raw(r#"{"level":"info","data":"late"}"#)),
+        )
+    };
+    // The GET stream delivers the call's log line after its answer: still the caller's.
+    mux.dispatch(log(), Origin::Unrelated);
+    assert_eq!(sink.0.lock().len(), 1);
+    // Past the window it is nobody's (a shared replica's server-wide log).
+    tokio::time::advance(STRAGGLER_WINDOW + Duration::from_millis(1)).await;
+    mux.dispatch(log(), Origin::Unrelated);
+    assert_eq!(sink.0.lock().len(), 1);
+    assert!(matches!(
+        pool.recv().await.unwrap(),
+        PoolEvent::Notification { .. }
+    ));
 }

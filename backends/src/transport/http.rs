@@ -12,7 +12,7 @@
 
 use super::event_stream::Parser;
 use crate::jsonrpc::{Kind, Message};
-use crate::mux::{Mux, Origin};
+use crate::mux::{BoxFuture, DirectSend, Mux, Origin};
 use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{Method, Request, StatusCode, Uri};
@@ -22,7 +22,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use parking_lot::Mutex;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -107,6 +107,12 @@ pub(crate) fn start(
         session_id: Mutex::new(None),
         protocol_version: Mutex::new(None),
     });
+    // Requests are POSTed from the caller's task; notifications, answers to server requests
+    // and cancellations still go through the outbound queue. Weak: the mux must not keep its
+    // own transport alive.
+    session
+        .mux
+        .set_direct(Arc::new(Direct(Arc::downgrade(&session))));
     tokio::spawn(async move {
         let closed = session.mux.closed_token().clone();
         loop {
@@ -120,6 +126,16 @@ pub(crate) fn start(
         }
         session.terminate().await;
     })
+}
+
+/// The session's [`DirectSend`]: one POST, in the caller's task.
+struct Direct(Weak<Session>);
+
+impl DirectSend for Direct {
+    fn send(&self, message: Message) -> Option<BoxFuture> {
+        let session = self.0.upgrade()?;
+        Some(Box::pin(session.post(message)))
+    }
 }
 
 impl Session {

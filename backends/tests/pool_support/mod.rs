@@ -82,6 +82,7 @@ pub fn call(name: &str, arguments: serde_json::Value) -> Call {
         )),
         events: None,
         timeout: None,
+        after: None,
     }
 }
 
@@ -97,6 +98,7 @@ pub fn call_with_progress(
         params: Some(to_raw(&params)),
         events: Some(events),
         timeout: None,
+        after: None,
     }
 }
 
