@@ -23,6 +23,11 @@ use crate::error::LearnerError;
 use crate::policy::{Outcome, RequestFeatures};
 use crate::time::Nanos;
 
+/// How long the learner thread sleeps when it has drained the channel while traffic flows,
+/// before it looks again (and, if nothing came, parks until the next outcome). Learning lags
+/// the request by at most this much; request tasks never have to wake the thread.
+const BATCH_PAUSE: Duration = Duration::from_millis(1);
+
 /// An outcome that owns its data, for the channel.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct OwnedOutcome {
@@ -196,14 +201,33 @@ impl LearnerThread {
                         next_tick = now.saturating_add(tick_ns);
                     }
                     let wait = Duration::from_nanos(next_tick.saturating_sub(now).max(1));
-                    match rx.recv_timeout(wait) {
-                        Ok(o) => {
-                            o.with_outcome(|out| engine.learn_with_result(out, o.result_bytes));
-                            t_learned.fetch_add(1, Ordering::Relaxed);
-                            t_buffers.give(o.embedding);
-                        }
-                        Err(RecvTimeoutError::Timeout) => {}
+                    let mut outcome = match rx.recv_timeout(wait) {
+                        Ok(o) => o,
+                        Err(RecvTimeoutError::Timeout) => continue,
                         Err(RecvTimeoutError::Disconnected) => break,
+                    };
+                    // Traffic is flowing: learn in batches, sleeping between them instead of
+                    // parking in `recv`, so request tasks offering outcomes find no parked
+                    // receiver to wake (a futex call and a context switch per request).
+                    loop {
+                        outcome.with_outcome(|out| {
+                            engine.learn_with_result(out, outcome.result_bytes)
+                        });
+                        t_learned.fetch_add(1, Ordering::Relaxed);
+                        t_buffers.give(std::mem::take(&mut outcome.embedding));
+                        if t_stop.load(Ordering::Acquire) || clock().0 >= next_tick {
+                            break;
+                        }
+                        outcome = match rx.try_recv() {
+                            Ok(o) => o,
+                            Err(_) => {
+                                std::thread::sleep(BATCH_PAUSE);
+                                match rx.try_recv() {
+                                    Ok(o) => o,
+                                    Err(_) => break,
+                                }
+                            }
+                        };
                     }
                 }
             })
