@@ -174,6 +174,8 @@ async fn route_request(
                 AnswerCache::tool_is_cacheable(route.hints, opt_in)
             });
             let cache_key = match cacheable {
+                // An MRTR retry's answer depends on its inputs: never reused (SEP-2549).
+                Some(true) if is_mrtr_retry(params.as_deref()) => None,
                 Some(true) => AnswerCache::key_for(pool, &route.upstream, peek.arguments),
                 Some(false) => {
                     // A tool that may write: answers of this pool may now be stale.
@@ -198,7 +200,9 @@ async fn route_request(
             };
             drop(catalog);
             let answer = forward(gw, session, pool, method, params, events).await;
-            if let (Some(key), Ok(result)) = (&cache_key, &answer) {
+            if let (Some(key), Ok(result)) = (&cache_key, &answer)
+                && !is_input_required(result)
+            {
                 gw.cache.put(key, result);
             }
             answer
@@ -264,6 +268,33 @@ async fn route_request(
         )
         .into()),
     }
+}
+
+/// Whether params carry MRTR retry fields (`requestState`, `inputResponses`).
+fn is_mrtr_retry(params: Option<&RawValue>) -> bool {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Retry<'a> {
+        #[serde(borrow, default)]
+        request_state: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        input_responses: Option<&'a RawValue>,
+    }
+    params
+        .and_then(|p| serde_json::from_str::<Retry<'_>>(p.get()).ok())
+        .is_some_and(|r| r.request_state.is_some() || r.input_responses.is_some())
+}
+
+/// Whether a result is an interim MRTR `input_required` answer (never cached).
+fn is_input_required(result: &RawValue) -> bool {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Kind<'a> {
+        #[serde(borrow, default)]
+        result_type: Option<std::borrow::Cow<'a, str>>,
+    }
+    serde_json::from_str::<Kind<'_>>(result.get())
+        .is_ok_and(|k| k.result_type.as_deref() == Some("input_required"))
 }
 
 /// The tool/prompt name or resource URI, and the raw arguments, that routing keys on.

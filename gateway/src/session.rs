@@ -105,6 +105,8 @@ pub struct Session {
     log_level: AtomicU8,
     /// Unix seconds of the last request, for idle eviction of the local cache entry.
     last_seen: AtomicU64,
+    /// Recent SSE events of this session's streams, for `Last-Event-ID` resumption.
+    replay: Mutex<crate::front::replay::ReplayLog>,
 }
 
 fn unix_now() -> u64 {
@@ -128,7 +130,13 @@ impl Session {
             subscriptions: Mutex::new(HashSet::new()),
             log_level: AtomicU8::new(0),
             last_seen: AtomicU64::new(unix_now()),
+            replay: Mutex::new(Default::default()),
         }
+    }
+
+    /// The replay log of this session's SSE streams (see [`crate::front::replay`]).
+    pub fn replay(&self) -> parking_lot::MutexGuard<'_, crate::front::replay::ReplayLog> {
+        self.replay.lock()
     }
 
     /// Attach a server-to-client stream.
@@ -143,14 +151,18 @@ impl Session {
         self.streams.lock().iter().any(|s| !s.is_closed())
     }
 
-    /// Send an unrelated message on the newest live stream. Returns false when there is none
-    /// or it is full (the message is dropped and the caller counts it).
+    /// Send an unrelated message on the newest live stream. With none, the message is kept
+    /// for a `Last-Event-ID` resumption of the session's last GET stream, if it had one.
+    /// Returns false when it is dropped (no stream ever, or a full one; the caller counts it).
     pub fn push(&self, msg: Message) -> bool {
         let mut streams = self.streams.lock();
         streams.retain(|s| !s.is_closed());
         match streams.last() {
             Some(tx) => tx.try_send(msg).is_ok(),
-            None => false,
+            None => {
+                drop(streams);
+                self.replay.lock().record_missed(&msg)
+            }
         }
     }
 
@@ -222,6 +234,11 @@ impl Session {
             .any(|(p, u)| *p == pool && u == uri)
     }
 
+    /// Every (pool, upstream URI) pair this session subscribed to.
+    pub fn subscriptions(&self) -> Vec<(u32, String)> {
+        self.subscriptions.lock().iter().cloned().collect()
+    }
+
     /// Set the minimum forwarded log level; false for an unknown level name.
     pub fn set_log_level(&self, level: &str) -> bool {
         match LOG_LEVELS.iter().position(|l| *l == level) {
@@ -278,6 +295,8 @@ pub struct SessionTable {
     live: DashMap<Arc<str>, Arc<Session>>,
     /// Ids ended by DELETE on this instance (bounded; cleared oldest-first).
     ended: Mutex<std::collections::VecDeque<Arc<str>>>,
+    /// Stateless calls parked on an `input_required` answer (MRTR bridging), by their key.
+    pub parked: crate::front::mrtr::ParkedCalls,
 }
 
 /// How many ended ids an instance remembers.
@@ -292,7 +311,42 @@ impl SessionTable {
             sealer,
             live: DashMap::new(),
             ended: Mutex::new(std::collections::VecDeque::new()),
+            parked: Default::default(),
         }
+    }
+
+    /// Seal state with this instance's key (MRTR `requestState` uses it too).
+    pub fn seal(&self, state: &SealedState) -> Result<String, getrandom::Error> {
+        self.sealer.seal(state)
+    }
+
+    /// Open state sealed by [`SessionTable::seal`] (or by an instance sharing the key).
+    pub fn open(&self, sealed: &str) -> Option<SealedState> {
+        self.sealer.open(sealed)
+    }
+
+    /// Register a session that lives as long as one long-lived stream (a 2026-07-28
+    /// `subscriptions/listen`), so catalog changes and resource updates reach it. The caller
+    /// removes it with [`SessionTable::remove`] when the stream ends.
+    pub fn listener(&self, caps: ClientCaps) -> Result<Arc<Session>, getrandom::Error> {
+        let mut nonce = [0u8; 16];
+        getrandom::fill(&mut nonce)?;
+        let state = SealedState {
+            version: Version::V2026_07_28,
+            caps: caps.bits(),
+            nonce,
+            issued_at: unix_now(),
+        };
+        let hex: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+        let id: Arc<str> = format!("listen-{hex}").into();
+        let session = Arc::new(Session::new(Arc::clone(&id), &state));
+        self.live.insert(id, Arc::clone(&session));
+        Ok(session)
+    }
+
+    /// Forget a session without marking its id ended (listener sessions).
+    pub fn remove(&self, id: &str) {
+        self.live.remove(id);
     }
 
     /// Start a session (on `initialize`).

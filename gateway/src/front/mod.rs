@@ -4,6 +4,11 @@
 //! - [`http`]: the HTTP server (hyper 1 + tower): routes, origin checks, health, metrics.
 //! - [`streamable`]: Streamable HTTP on `/mcp` (POST, GET, DELETE).
 //! - [`stateless`]: the session-less 2026-07-28 revision on `/mcp`.
+//! - [`param_headers`]: its `Mcp-Param-*` header checks.
+//! - [`listen`]: its `subscriptions/listen` notification streams.
+//! - [`mrtr`]: bridging server-to-client requests of old upstreams into its `input_required`
+//!   results.
+//! - [`replay`]: SSE event ids and `Last-Event-ID` replay on the session-based streams.
 //! - [`legacy`]: the 2024-11-05 HTTP+SSE transport on `/sse` + `/messages`.
 //! - [`stdio`]: MCP over the gateway's own stdin/stdout.
 //! - [`body`]: response bodies and SSE framing shared by the HTTP fronts.
@@ -15,6 +20,10 @@
 pub mod body;
 pub mod http;
 pub mod legacy;
+pub mod listen;
+pub mod mrtr;
+pub mod param_headers;
+pub mod replay;
 pub mod stateless;
 pub mod stdio;
 pub mod streamable;

@@ -1,12 +1,13 @@
 //! The stateless 2026-07-28 revision on `/mcp`: no `initialize`, no session; every request
 //! carries its protocol version and client capabilities in `_meta`, and the `Mcp-Method` /
-//! `Mcp-Name` headers must agree with the body (HTTP 400 with -32020 otherwise).
+//! `Mcp-Name` headers, and the `Mcp-Param-*` headers a tool asks for ([`super::param_headers`]),
+//! must agree with the body (HTTP 400 with -32020 otherwise).
 //!
 //! Each request runs on a transient session built from its `_meta`, through the same pipeline
 //! as every other front. Results gain `resultType` (and `ttlMs`/`cacheScope` on list results),
 //! as the revision requires. Server-to-client requests cannot be relayed to a 2026-07-28 client
-//! (that revision replaces them with `input_required` results), so a backend that sends one
-//! gets an error; `subscriptions/listen` is not offered yet.
+//! (that revision replaces them with `input_required` results): [`super::mrtr`] bridges them.
+//! `subscriptions/listen` is served by [`super::listen`].
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -55,7 +56,7 @@ fn bad_request(id: Option<Box<RawValue>>, error: ErrorObject) -> Response<Body> 
 }
 
 /// Decode a header value in the `=?base64?…?=` sentinel form, or take it as is.
-fn header_value(raw: &str) -> Option<String> {
+pub(crate) fn header_value(raw: &str) -> Option<String> {
     match raw
         .strip_prefix("=?base64?")
         .and_then(|r| r.strip_suffix("?="))
@@ -159,9 +160,9 @@ fn validate(headers: &HeaderMap, msg: &Message) -> Result<ClientCaps, Response<B
             ));
         }
     }
-    // Sampling, elicitation and roots are not relayed to 2026-07-28 clients (see module docs).
-    let _ = caps;
-    Ok(ClientCaps::default())
+    // What the client can answer decides which server requests MRTR bridging turns into
+    // `inputRequests` (see `mrtr`); the others are refused upstream.
+    Ok(ClientCaps::from_json(Some(&caps)))
 }
 
 /// Serve one stateless request.
@@ -170,6 +171,9 @@ pub async fn serve(front: Arc<HttpFront>, headers: &HeaderMap, msg: Message) -> 
         Ok(caps) => caps,
         Err(resp) => return resp,
     };
+    if let Err(e) = super::param_headers::check(&front.gw, headers, &msg) {
+        return bad_request(msg.id.clone(), e);
+    }
     let id = msg
         .id
         .clone()
@@ -181,13 +185,12 @@ pub async fn serve(front: Arc<HttpFront>, headers: &HeaderMap, msg: Message) -> 
             Message::result(id, discover(&front)).to_bytes(),
         );
     }
+    if method == "subscriptions/listen" {
+        return super::listen::serve(front, headers, msg, caps).await;
+    }
     if matches!(
         method.as_str(),
-        "ping"
-            | "logging/setLevel"
-            | "resources/subscribe"
-            | "resources/unsubscribe"
-            | "subscriptions/listen"
+        "ping" | "logging/setLevel" | "resources/subscribe" | "resources/unsubscribe"
     ) {
         let err = ErrorObject::new(
             code::METHOD_NOT_FOUND,
@@ -205,6 +208,12 @@ pub async fn serve(front: Arc<HttpFront>, headers: &HeaderMap, msg: Message) -> 
         issued_at: 0,
     };
     let session = Arc::new(Session::new("stateless".into(), &state));
+    if matches!(
+        method.as_str(),
+        "tools/call" | "prompts/get" | "resources/read"
+    ) {
+        return super::mrtr::serve(front, session, msg).await;
+    }
     // Related messages (progress, logs) are dropped: this first slice answers with JSON only.
     let (tx, _rx) = mpsc::channel(64);
     let answer = dispatch::handle(Arc::clone(&front.gw), session, msg, tx).await;
@@ -241,7 +250,7 @@ fn discover(front: &HttpFront) -> Box<RawValue> {
 
 /// Add `resultType` to every result, and conservative cache hints to list and read results
 /// (vecgate refreshes lists on `list_changed`; a client must not hold them on its own).
-fn with_result_fields(result: &RawValue, method: &str) -> Box<RawValue> {
+pub(crate) fn with_result_fields(result: &RawValue, method: &str) -> Box<RawValue> {
     let Ok(mut map) = serde_json::from_str::<BTreeMap<String, Box<RawValue>>>(result.get()) else {
         return to_raw(result);
     };

@@ -15,6 +15,7 @@ use vecgate_backends::jsonrpc::{ErrorObject, Kind, Message, code};
 
 use super::body::{self, Body};
 use super::http::{HttpFront, json, read_body, rpc_error};
+use super::replay::{REPLAY_EVENTS, Resumed, StreamId, StreamKind, parse_event_id};
 use crate::dispatch;
 use crate::protocol::{Version, supported_list};
 use crate::session::{ClientCaps, Session, SessionLookup};
@@ -275,7 +276,7 @@ async fn respond(
             biased;
             Some(event) = rx.recv() => {
                 if sse {
-                    return stream_rest(event, rx, answer);
+                    return stream_rest(session, event, rx, answer);
                 }
                 // A JSON-only client gets related messages on its GET stream, if it has one.
                 session.push(event);
@@ -290,32 +291,33 @@ async fn respond(
     }
 }
 
+/// Stream the rest of a request's answer. Every event gets an id and is kept for replay
+/// ([`super::replay`]); if the client goes away the request keeps running (in these versions
+/// disconnection is not cancellation), so a GET with `Last-Event-ID` can pick the stream up.
 fn stream_rest(
+    session: Arc<Session>,
     first: Message,
     mut rx: mpsc::Receiver<Message>,
     answer: std::pin::Pin<Box<impl std::future::Future<Output = Option<Message>> + Send + 'static>>,
 ) -> Response<Body> {
+    let stream = session.replay().open(StreamKind::Post);
     let (out, body) = body::sse_channel(REQUEST_EVENTS);
     tokio::spawn(async move {
         let mut answer = answer;
-        if out.send(body::sse_message(&first)).await.is_err() {
-            return; // client gone: dropping `answer` cancels the upstream call
-        }
+        let mut live = Some(out);
+        emit(&session, stream, &first, &mut live).await;
         loop {
             tokio::select! {
                 biased;
-                Some(event) = rx.recv() => {
-                    if out.send(body::sse_message(&event)).await.is_err() {
-                        return;
-                    }
-                }
+                Some(event) = rx.recv() => emit(&session, stream, &event, &mut live).await,
                 response = &mut answer => {
                     while let Ok(event) = rx.try_recv() {
-                        let _ = out.send(body::sse_message(&event)).await;
+                        emit(&session, stream, &event, &mut live).await;
                     }
                     if let Some(msg) = response {
-                        let _ = out.send(body::sse_message(&msg)).await;
+                        emit(&session, stream, &msg, &mut live).await;
                     }
+                    session.replay().finish(stream);
                     return;
                 }
             }
@@ -324,7 +326,24 @@ fn stream_rest(
     sse_response(body)
 }
 
-fn sse_response(body: Body) -> Response<Body> {
+/// Record one event of a POST stream and write it to the client while it is still there.
+async fn emit(
+    session: &Session,
+    stream: StreamId,
+    msg: &Message,
+    live: &mut Option<mpsc::Sender<Bytes>>,
+) {
+    let frame = session.replay().record(stream, msg);
+    if let Some(out) = live
+        && out.send(frame).await.is_err()
+    {
+        *live = None;
+    }
+}
+
+/// An SSE response with the headers every vecgate stream carries (no caching, no proxy
+/// buffering).
+pub(crate) fn sse_response(body: Body) -> Response<Body> {
     let mut resp = Response::new(body);
     let h = resp.headers_mut();
     h.insert(
@@ -388,10 +407,23 @@ pub async fn get(front: Arc<HttpFront>, req: Request<Incoming>) -> Response<Body
         Ok(s) => s,
         Err(resp) => return resp,
     };
+    let resume = header_str(headers, "last-event-id").and_then(parse_event_id);
+    // Room for a full replay on top of the live queue.
+    let (out, body) = body::sse_channel(STREAM_EVENTS + REPLAY_EVENTS);
+    let stream = match resume {
+        Some((stream, after)) if session.replay().knows(stream) => {
+            metrics::counter!("vecgate_sse_resumed_total").increment(1);
+            match session.replay().resume(stream, after, out.clone()) {
+                // A POST stream: the replay and the rest of its request, then it ends.
+                Resumed::Post => return sse_response(body),
+                Resumed::Get => stream,
+            }
+        }
+        _ => session.replay().open(StreamKind::Get),
+    };
     let (tx, rx) = mpsc::channel(STREAM_EVENTS);
     session.attach_stream(tx);
-    let (out, body) = body::sse_channel(STREAM_EVENTS);
-    tokio::spawn(body::pump_sse(None, rx, out));
+    tokio::spawn(super::replay::pump_get(session, stream, rx, out));
     sse_response(body)
 }
 
