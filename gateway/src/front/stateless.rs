@@ -165,7 +165,12 @@ fn validate(headers: &HeaderMap, msg: &Message) -> Result<ClientCaps, Response<B
 }
 
 /// Serve one stateless request.
-pub async fn serve(front: Arc<HttpFront>, headers: &HeaderMap, msg: Message) -> Response<Body> {
+pub async fn serve(
+    front: Arc<HttpFront>,
+    headers: &HeaderMap,
+    msg: Message,
+    principal: crate::auth::Principal,
+) -> Response<Body> {
     let caps = match validate(headers, &msg) {
         Ok(caps) => caps,
         Err(resp) => return resp,
@@ -204,7 +209,7 @@ pub async fn serve(front: Arc<HttpFront>, headers: &HeaderMap, msg: Message) -> 
         nonce: [0; 16],
         issued_at: 0,
     };
-    let session = Arc::new(Session::new("stateless".into(), &state));
+    let session = Arc::new(Session::new("stateless".into(), &state).with_principal(principal));
     // Related messages (progress, logs) are dropped: this first slice answers with JSON only.
     let (tx, _rx) = mpsc::channel(64);
     let answer = dispatch::handle(Arc::clone(&front.gw), session, msg, tx).await;
