@@ -12,8 +12,10 @@
 //! catalog changing (`list_changed`, a replica coming or going), the pool's
 //! `notifications/resources/updated`, TTL expiry, and `POST /admin/cache/clear`.
 //!
-//! vecgate has no client authentication yet, so every client is the same principal; the key
-//! carries the principal so that adding authentication keeps entries apart.
+//! Entries are keyed by the session's principal ([`crate::auth::Principal`]), so one
+//! principal's answer is never served to another, unless the operator lists the tool in the
+//! pool's `shared_tools` (its answer does not depend on who asks); shared entries have one
+//! key for everyone.
 
 use bytes::Bytes;
 use serde_json::value::RawValue;
@@ -23,8 +25,6 @@ use vecgate_backends::catalog::ToolHints;
 use vecgate_index::cache::{CacheKey, ExactCache, ExactCacheConfig, Target};
 use vecgate_index::canonical::canonical_json;
 
-/// The principal every client is until authentication exists.
-pub const ANONYMOUS: &str = "anonymous";
 /// How long a cached tool answer lives.
 pub const DEFAULT_TTL_MS: u64 = 30_000;
 /// The `_meta` key that marks an answer served from the cache.
@@ -37,6 +37,8 @@ pub struct AnswerCache {
 
 /// A request that may be answered from the cache, with its canonical key material.
 pub struct Cacheable {
+    principal: crate::auth::Principal,
+    shared: bool,
     pool: u32,
     tool: String,
     canonical_args: String,
@@ -61,14 +63,23 @@ impl AnswerCache {
         operator_opt_in || (hints.read_only && !hints.open_world)
     }
 
-    /// Prepare the key of a `tools/call` of `tool` (the upstream name) in `pool`; `None` when
-    /// the arguments are not canonicalizable JSON.
-    pub fn key_for(pool: u32, tool: &str, arguments: Option<&RawValue>) -> Option<Cacheable> {
+    /// Prepare the key of a `tools/call` of `tool` (the upstream name) in `pool` by
+    /// `principal` (ignored when the tool is `shared`); `None` when the arguments are not
+    /// canonicalizable JSON.
+    pub fn key_for(
+        principal: &crate::auth::Principal,
+        shared: bool,
+        pool: u32,
+        tool: &str,
+        arguments: Option<&RawValue>,
+    ) -> Option<Cacheable> {
         let mut canonical_args = String::new();
         if let Some(args) = arguments {
             canonical_json(args.get(), &mut canonical_args).ok()?;
         }
         Some(Cacheable {
+            principal: principal.clone(),
+            shared,
             pool,
             tool: tool.to_owned(),
             canonical_args,
@@ -77,8 +88,8 @@ impl AnswerCache {
 
     fn key<'a>(c: &'a Cacheable) -> CacheKey<'a> {
         CacheKey {
-            principal: ANONYMOUS,
-            shared: false,
+            principal: c.principal.name(),
+            shared: c.shared,
             pool: c.pool,
             method: "tools/call",
             target: Target::Tool(&c.tool),
@@ -158,6 +169,7 @@ fn now_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::Principal;
 
     fn raw(s: &str) -> Box<RawValue> {
         RawValue::from_string(s.to_owned()).unwrap()
@@ -168,8 +180,10 @@ mod tests {
         let cache = AnswerCache::new();
         let args = raw(r#"{"b":1,"a":"x"}"#);
         let same_args_reordered = raw(r#"{"a":"x","b":1.0}"#);
-        let k1 = AnswerCache::key_for(0, "read_file", Some(&args)).unwrap();
-        let k2 = AnswerCache::key_for(0, "read_file", Some(&same_args_reordered)).unwrap();
+        let anon = Principal::anonymous();
+        let k1 = AnswerCache::key_for(&anon, false, 0, "read_file", Some(&args)).unwrap();
+        let k2 =
+            AnswerCache::key_for(&anon, false, 0, "read_file", Some(&same_args_reordered)).unwrap();
         assert!(cache.get(&k1).is_none());
         cache.put(
             &k1,
@@ -183,8 +197,15 @@ mod tests {
         assert_eq!(v["_meta"]["k"], 1);
         assert_eq!(v["content"][0]["text"], "v1");
 
-        let other_pool = AnswerCache::key_for(1, "read_file", Some(&args)).unwrap();
+        let other_pool = AnswerCache::key_for(&anon, false, 1, "read_file", Some(&args)).unwrap();
         assert!(cache.get(&other_pool).is_none());
+        let other_principal =
+            AnswerCache::key_for(&Principal::named("bob"), false, 0, "read_file", Some(&args))
+                .unwrap();
+        assert!(
+            cache.get(&other_principal).is_none(),
+            "never served to another principal"
+        );
 
         assert_eq!(cache.invalidate_pool(0), 1);
         assert!(
@@ -202,6 +223,18 @@ mod tests {
             cache.get(&k1).is_none(),
             "MRTR interim results are never cached"
         );
+    }
+
+    #[test]
+    fn shared_tools_have_one_entry_for_every_principal() {
+        let cache = AnswerCache::new();
+        let (alice, bob) = (Principal::named("alice"), Principal::named("bob"));
+        let a = AnswerCache::key_for(&alice, true, 0, "weather", None).unwrap();
+        let b = AnswerCache::key_for(&bob, true, 0, "weather", None).unwrap();
+        cache.put(&a, &raw(r#"{"content":[]}"#));
+        assert!(cache.get(&b).is_some());
+        let b_private = AnswerCache::key_for(&bob, false, 0, "weather", None).unwrap();
+        assert!(cache.get(&b_private).is_none());
     }
 
     #[test]

@@ -10,7 +10,7 @@ use vecgate_backends::demo::{DemoOptions, DemoProfile, DemoTransport, SlowRule};
 
 use crate::config::Config;
 use crate::front::http::HttpFront;
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, ReloadSource};
 
 /// vecgate: one MCP endpoint in front of pools of MCP servers, routing every request to the
 /// replica it predicts will answer fastest, and learning from every answer.
@@ -58,7 +58,8 @@ pub enum Command {
 /// Options of `vecgate serve`.
 #[derive(Debug, Default, Args)]
 pub struct ServeArgs {
-    /// TOML configuration (default: the embedded demo configuration).
+    /// TOML configuration (default: the embedded demo configuration). Re-read on SIGHUP and
+    /// on `POST /admin/reload`.
     #[arg(long, short)]
     pub config: Option<PathBuf>,
     /// Listen address, overriding the config (default 127.0.0.1:8383; port 0 picks a free one).
@@ -110,6 +111,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Replay(args) => runtime.block_on(crate::replay::replay_main(args)),
         Command::CheckConfig { file } => {
             let config = Config::load(&file)?;
+            // Reads the JWT key files, so a missing or malformed key is caught here too.
+            crate::auth::Authenticator::from_config(&config)?;
             println!("{}: valid ({} pools)", file.display(), config.pools.len());
             Ok(())
         }
@@ -128,8 +131,8 @@ fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = load_config(args.config.as_ref())?;
-    if let Some(listen) = args.listen {
-        config.listen = listen;
+    if let Some(listen) = &args.listen {
+        config.listen.clone_from(listen);
     }
     config.validate()?;
     let addr = config.listen_addr()?;
@@ -141,7 +144,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .install_recorder()
         .map_err(|e| tracing::warn!(error = %e, "metrics disabled"))
         .ok();
-    let gateway = Gateway::start(config)?;
+    let reload_source = args.config.clone().map(|path| ReloadSource {
+        path,
+        listen_override: args.listen.clone(),
+    });
+    let gateway = Gateway::start_reloadable(config, reload_source)?;
+    crate::reload::on_sighup(&gateway);
     let not_ready = gateway.wait_ready(Duration::from_secs(20)).await;
     for pool in &not_ready {
         tracing::warn!(

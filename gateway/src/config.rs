@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use vecgate_backends::config::{BackoffSpec, PoolSpec, TransportSpec};
 
+use crate::auth::config::{AdminConfig, AuthConfig, RateLimitConfig};
+
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8383";
 
@@ -51,7 +53,7 @@ fn invalid(key: impl Into<String>, problem: impl Into<String>) -> ConfigError {
 }
 
 /// The whole configuration file.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Address the HTTP front listens on (`/mcp`, `/sse`, `/messages`, `/healthz`, `/metrics`).
@@ -80,6 +82,15 @@ pub struct Config {
     /// Where learned state is snapshotted and restored from (none: start cold, keep nothing).
     #[serde(default)]
     pub state_dir: Option<PathBuf>,
+    /// Client authentication (absent: no authentication). See [`crate::auth`].
+    #[serde(default)]
+    pub auth: Option<AuthConfig>,
+    /// Credentials for `/admin/*` and `/metrics` (absent: open).
+    #[serde(default)]
+    pub admin: Option<AdminConfig>,
+    /// Per-principal request-rate limit (absent: none).
+    #[serde(default)]
+    pub rate_limit: Option<RateLimitConfig>,
     /// The upstream pools.
     #[serde(default, rename = "pool")]
     pub pools: Vec<PoolConfig>,
@@ -98,7 +109,7 @@ pub enum NamespaceRule {
 }
 
 /// One pool of interchangeable replicas of one MCP server.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PoolConfig {
     /// The pool's name: letters, digits, `-` and `_`; used in namespaced tool names.
@@ -146,6 +157,10 @@ pub struct PoolConfig {
     /// Tools of this pool whose results may be cached although not annotated read-only.
     #[serde(default)]
     pub cacheable_tools: Vec<String>,
+    /// Tools whose cached answers may be served to every principal (the answer does not
+    /// depend on who asks). Others are cached per principal.
+    #[serde(default)]
+    pub shared_tools: Vec<String>,
 }
 
 fn default_listen() -> String {
@@ -199,6 +214,9 @@ impl Config {
             namespace: NamespaceRule::OnConflict,
             policy: default_policy(),
             state_dir: None,
+            auth: None,
+            admin: None,
+            rate_limit: None,
             pools: vec![PoolConfig {
                 name: "demo".to_owned(),
                 command: Some(exe.to_string_lossy().into_owned()),
@@ -215,6 +233,7 @@ impl Config {
                 slots: 0,
                 idle_timeout_ms: None,
                 cacheable_tools: Vec::new(),
+                shared_tools: Vec::new(),
             }],
         }
     }
@@ -234,6 +253,21 @@ impl Config {
                     vecgate_learner::policy::POLICY_NAMES.join(", ")
                 ),
             ));
+        }
+        if let Some(auth) = &self.auth {
+            auth.validate()?;
+        }
+        if let Some(admin) = &self.admin {
+            if admin.keys.is_empty() {
+                return Err(invalid(
+                    "admin.keys",
+                    "give at least one key, or remove [admin]",
+                ));
+            }
+            crate::auth::config::validate_keys("admin.keys", &admin.keys)?;
+        }
+        if let Some(rate) = &self.rate_limit {
+            rate.validate()?;
         }
         if self.max_body_bytes < 1024 {
             return Err(invalid("max_body_bytes", "must be at least 1024"));

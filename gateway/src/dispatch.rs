@@ -165,18 +165,19 @@ async fn route_request(
                 .into());
             };
             let pool = route.pool;
-            let cacheable = (method == "tools/call").then(|| {
-                let opt_in = gw
-                    .config
-                    .pools
-                    .get(pool as usize)
-                    .is_some_and(|p| p.cacheable_tools.iter().any(|t| **t == *route.upstream));
-                AnswerCache::tool_is_cacheable(route.hints, opt_in)
-            });
+            let (opt_in, shared) = gw.live().tool_cache_policy(pool, &route.upstream);
+            let cacheable = (method == "tools/call")
+                .then(|| AnswerCache::tool_is_cacheable(route.hints, opt_in));
             let cache_key = match cacheable {
                 // An MRTR retry's answer depends on its inputs: never reused (SEP-2549).
                 Some(true) if is_mrtr_retry(params.as_deref()) => None,
-                Some(true) => AnswerCache::key_for(pool, &route.upstream, peek.arguments),
+                Some(true) => AnswerCache::key_for(
+                    &session.principal,
+                    shared,
+                    pool,
+                    &route.upstream,
+                    peek.arguments,
+                ),
                 Some(false) => {
                     // A tool that may write: answers of this pool may now be stale.
                     let dropped = gw.cache.invalidate_pool(pool);
@@ -343,7 +344,11 @@ fn list(gw: &Gateway, kind: ListKind, params: Option<&RawValue>) -> Answer {
     let peek = peek(params)?;
     let catalog = gw.catalog.load();
     let (items, next) = catalog
-        .page(kind, peek.cursor.as_deref(), gw.config.list_page_size)
+        .page(
+            kind,
+            peek.cursor.as_deref(),
+            gw.live().config.list_page_size,
+        )
         .map_err(|_| invalid_params("invalid pagination cursor".into()))?;
     // Written by hand: the items are raw JSON and are copied, not re-serialized.
     let mut out =
@@ -393,15 +398,19 @@ async fn forward(
     params: Option<Box<RawValue>>,
     events: &EventSink,
 ) -> Answer {
-    let pool = gw.pools.get(pool_index as usize).ok_or_else(|| {
-        ErrorObject::new(code::INTERNAL_ERROR, "route to a pool that does not exist")
+    // A pool removed by a reload since the catalog was read: unavailable, not an internal error.
+    let pool = gw.pool(pool_index).ok_or_else(|| {
+        ErrorObject::new(
+            code::UPSTREAM_UNAVAILABLE,
+            "the pool serving this request was removed by a configuration reload",
+        )
     })?;
     let peek = params.as_deref().map(|p| p.get());
     let (name, arguments) = routing_fields(method, params.as_deref());
     let routed = gw
         .router
         .pick(
-            pool,
+            &pool,
             session.affinity_seed,
             method,
             name.as_deref(),
@@ -522,7 +531,8 @@ async fn handle_notification(gw: &Arc<Gateway>, session: &Arc<Session>, msg: &Me
             }
         }
         Some("notifications/roots/list_changed") => {
-            for pool in &gw.pools {
+            let pools: Vec<_> = gw.live().pools().cloned().collect();
+            for pool in &pools {
                 for replica in pool.replicas().iter().filter(|r| r.is_ready()) {
                     let _ = replica
                         .notify("notifications/roots/list_changed", None)
@@ -536,9 +546,7 @@ async fn handle_notification(gw: &Arc<Gateway>, session: &Arc<Session>, msg: &Me
 }
 
 fn pool_has_affinity(gw: &Gateway, pool: u32) -> bool {
-    gw.pools
-        .get(pool as usize)
-        .is_some_and(|p| p.spec().affinity)
+    gw.live().pool(pool).is_some_and(|p| p.spec().affinity)
 }
 
 /// Relay a notification a replica sent that belongs to no request.
@@ -558,7 +566,7 @@ pub fn relay_unsolicited(gw: &Gateway, pool: u32, replica: u32, msg: Message) {
         Some("notifications/message") if pool_has_affinity(gw, pool) => {
             // An affinity pool's replica serves its pinned sessions only, so its log lines are
             // theirs.
-            let Some(p) = gw.pools.get(pool as usize) else {
+            let Some(p) = gw.pool(pool) else {
                 return;
             };
             for session in gw.sessions.all() {

@@ -1,16 +1,26 @@
 //! The gateway object: pools, the aggregated catalog, sessions and the router, plus the task
 //! that reacts to what pools report (catalog changes, unsolicited notifications).
+//!
+//! What a reload can change (pools, auth, cache settings, …) lives in one [`Live`] value,
+//! swapped atomically by [`crate::reload`]; a request sees either the old or the new one,
+//! never a mix. Pool indices are never reused: a pool added or replaced by a reload gets a
+//! fresh index, so a route, cache entry or subscription of a pool that is gone finds nothing
+//! instead of reaching its successor.
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, Guard};
+use parking_lot::Mutex;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use vecgate_backends::config::UpstreamIdentity;
 use vecgate_backends::jsonrpc::{ErrorObject, Message, code, to_raw};
 use vecgate_backends::pool::{Pool, PoolEvent};
 
+use crate::auth::Authenticator;
 use crate::catalog::{Aggregate, ListKind};
-use crate::config::Config;
+use crate::config::{Config, PoolConfig};
 use crate::router::Router;
 use crate::seal::Sealer;
 use crate::session::SessionTable;
@@ -38,12 +48,70 @@ pub enum StartError {
     Policy(String),
 }
 
+/// One pool as the gateway runs it: the pool and the config entry it was started from.
+pub struct LivePool {
+    /// The running pool.
+    pub pool: Arc<Pool>,
+    /// Its `[[pool]]` entry (cache settings are read from here).
+    pub config: PoolConfig,
+}
+
+/// Everything a reload replaces at once.
+pub struct Live {
+    /// The configuration in force.
+    pub config: Arc<Config>,
+    /// The pools, in config order.
+    pub pools: Vec<LivePool>,
+    /// Client and admin authentication built from `config`.
+    pub auth: Authenticator,
+}
+
+impl Live {
+    /// The pool with this index, if it is still configured.
+    pub fn pool(&self, index: u32) -> Option<&Arc<Pool>> {
+        self.entry(index).map(|p| &p.pool)
+    }
+
+    /// The pool and its config entry.
+    pub fn entry(&self, index: u32) -> Option<&LivePool> {
+        // A handful of pools: a scan beats a map.
+        self.pools.iter().find(|p| p.pool.index() == index)
+    }
+
+    /// Every pool, in config order.
+    pub fn pools(&self) -> impl Iterator<Item = &Arc<Pool>> {
+        self.pools.iter().map(|p| &p.pool)
+    }
+
+    /// How a tool of `pool` may be cached: (operator opt-in via `cacheable_tools`, shared
+    /// between principals via `shared_tools`).
+    pub fn tool_cache_policy(&self, pool: u32, upstream_tool: &str) -> (bool, bool) {
+        self.entry(pool).map_or((false, false), |p| {
+            let listed = |list: &[String]| list.iter().any(|t| t == upstream_tool);
+            (
+                listed(&p.config.cacheable_tools),
+                listed(&p.config.shared_tools),
+            )
+        })
+    }
+}
+
+/// Where [`crate::reload`] re-reads the configuration from.
+#[derive(Clone, Debug)]
+pub struct ReloadSource {
+    /// The `--config` file.
+    pub path: PathBuf,
+    /// A `--listen` given on the command line, which wins over the file's `listen`.
+    pub listen_override: Option<String>,
+}
+
 /// The running gateway, shared by every front.
 pub struct Gateway {
-    /// The validated configuration.
+    /// The configuration the gateway started with. Settings that need a restart (`listen`,
+    /// `session_key`, `max_body_bytes`, `state_dir`, `policy`) are read from here; everything a
+    /// reload may change is read from [`Gateway::live`].
     pub config: Config,
-    /// The pools, indexed by their position in the config.
-    pub pools: Vec<Arc<Pool>>,
+    live: ArcSwap<Live>,
     /// The aggregated catalog, swapped atomically on change.
     pub catalog: ArcSwap<Aggregate>,
     /// Client sessions.
@@ -52,13 +120,34 @@ pub struct Gateway {
     pub router: Router,
     /// Reusable answers of read-only tools.
     pub cache: crate::cache::AnswerCache,
+    /// Where pools report; every pool started later gets a clone.
+    events: mpsc::Sender<PoolEvent>,
+    /// How vecgate presents itself to upstreams.
+    identity: UpstreamIdentity,
+    /// The next pool index (never reused).
+    next_pool: AtomicU32,
+    /// Pools removed or replaced by a reload that are still finishing their calls.
+    pub(crate) retired: Mutex<Vec<Arc<Pool>>>,
+    /// Serializes reloads.
+    pub(crate) reload_lock: tokio::sync::Mutex<()>,
+    /// The file reloads read (none: the embedded default, which cannot be reloaded).
+    pub(crate) reload_source: Option<ReloadSource>,
 }
 
 impl Gateway {
     /// Start every pool and the event task. Returns at once; pools come up in the background
     /// (use [`Gateway::wait_ready`] to wait for them).
     pub fn start(config: Config) -> Result<Arc<Gateway>, StartError> {
+        Gateway::start_reloadable(config, None)
+    }
+
+    /// [`Gateway::start`], remembering the file that `SIGHUP` and `POST /admin/reload` re-read.
+    pub fn start_reloadable(
+        config: Config,
+        reload_source: Option<ReloadSource>,
+    ) -> Result<Arc<Gateway>, StartError> {
         config.validate()?;
+        let auth = Authenticator::from_config(&config)?;
         let sealer = match config.session_key_bytes()? {
             Some(key) => Sealer::new(key),
             None => Sealer::random().map_err(StartError::Random)?,
@@ -76,31 +165,75 @@ impl Gateway {
             }),
         };
         let pools = config
-            .pool_specs()
-            .into_iter()
+            .pools
+            .iter()
             .enumerate()
-            .map(|(i, spec)| Pool::start(i as u32, spec, identity.clone(), tx.clone()))
+            .map(|(i, p)| LivePool {
+                pool: Pool::start(i as u32, p.to_spec(), identity.clone(), tx.clone()),
+                config: p.clone(),
+            })
             .collect();
-        let gateway = Arc::new(Gateway {
-            config,
+        let live = Live {
+            config: Arc::new(config.clone()),
             pools,
+            auth,
+        };
+        let gateway = Arc::new(Gateway {
+            next_pool: AtomicU32::new(config.pools.len() as u32),
+            config,
+            live: ArcSwap::from_pointee(live),
             catalog: ArcSwap::from_pointee(Aggregate::default()),
             sessions: SessionTable::new(sealer),
             router,
             cache: crate::cache::AnswerCache::new(),
+            events: tx,
+            identity,
+            retired: Mutex::new(Vec::new()),
+            reload_lock: tokio::sync::Mutex::new(()),
+            reload_source,
         });
         tokio::spawn(pool_events(Arc::downgrade(&gateway), rx));
         tokio::spawn(evict_idle_sessions(Arc::downgrade(&gateway)));
         Ok(gateway)
     }
 
+    /// What is in force now (do not hold the guard across an `.await`).
+    pub fn live(&self) -> Guard<Arc<Live>> {
+        self.live.load()
+    }
+
+    /// The pool with this index, if it is still configured.
+    pub fn pool(&self, index: u32) -> Option<Arc<Pool>> {
+        self.live.load().pool(index).cloned()
+    }
+
+    /// Put a new [`Live`] in force (see [`crate::reload`]).
+    pub(crate) fn swap_live(&self, live: Live) -> Arc<Live> {
+        self.live.swap(Arc::new(live))
+    }
+
+    /// Start a pool under a fresh index.
+    pub(crate) fn start_pool(&self, config: &PoolConfig) -> LivePool {
+        let index = self.next_pool.fetch_add(1, Ordering::Relaxed);
+        LivePool {
+            pool: Pool::start(
+                index,
+                config.to_spec(),
+                self.identity.clone(),
+                self.events.clone(),
+            ),
+            config: config.clone(),
+        }
+    }
+
     /// Wait until every pool has a ready replica or `timeout` passes; returns the names of
     /// pools still not ready. The endpoint serves either way.
     pub async fn wait_ready(&self, timeout: Duration) -> Vec<String> {
-        let waits = self.pools.iter().map(|p| p.wait_ready(timeout));
+        let pools: Vec<Arc<Pool>> = self.live.load().pools().cloned().collect();
+        let waits = pools.iter().map(|p| p.wait_ready(timeout));
         let ready = futures::future::join_all(waits).await;
         self.rebuild_catalog();
-        self.pools
+        pools
             .iter()
             .zip(ready)
             .filter(|(_, ok)| !ok)
@@ -111,12 +244,12 @@ impl Gateway {
     /// Rebuild the aggregated catalog from the pools' current catalogs. Returns the list kinds
     /// whose client-visible content changed.
     pub fn rebuild_catalog(&self) -> Vec<ListKind> {
-        let parts: Vec<_> = self
-            .pools
-            .iter()
+        let live = self.live.load();
+        let parts: Vec<_> = live
+            .pools()
             .map(|p| (p.index(), p.name(), p.catalog()))
             .collect();
-        let fresh = Aggregate::build(&parts, self.config.namespace);
+        let fresh = Aggregate::build(&parts, live.config.namespace);
         let old = self.catalog.load();
         let changed = [
             ListKind::Tools,
@@ -131,10 +264,31 @@ impl Gateway {
         changed
     }
 
-    /// Stop every pool (children are killed, not orphaned).
-    /// Then stop the learner and write its snapshot when `state_dir` is set.
+    /// Tell every session that these lists changed.
+    pub fn notify_list_changed(&self, kinds: &[ListKind]) {
+        let mut methods: Vec<&'static str> =
+            kinds.iter().map(|k| list_changed_method(*k)).collect();
+        methods.sort_unstable();
+        methods.dedup();
+        for kind in kinds {
+            metrics::counter!("vecgate_list_changed_total", "list" => kind.field()).increment(1);
+        }
+        if methods.is_empty() {
+            return;
+        }
+        for session in self.sessions.all() {
+            for method in &methods {
+                session.push(Message::notification(*method, None));
+            }
+        }
+    }
+
+    /// Stop every pool, including retired ones still draining (children are killed, not
+    /// orphaned). Then stop the learner and write its snapshot when `state_dir` is set.
     pub async fn shutdown(&self) {
-        futures::future::join_all(self.pools.iter().map(|p| p.shutdown())).await;
+        let mut pools: Vec<Arc<Pool>> = self.live.load().pools().cloned().collect();
+        pools.extend(self.retired.lock().drain(..));
+        futures::future::join_all(pools.iter().map(|p| p.shutdown())).await;
         match self.router.persist() {
             Ok(Some(path)) => tracing::info!(path = %path.display(), "learned state saved"),
             Ok(None) => {}
@@ -169,20 +323,8 @@ async fn pool_events(gateway: std::sync::Weak<Gateway>, mut rx: mpsc::Receiver<P
         match event {
             PoolEvent::CatalogChanged { pool } => {
                 gw.cache.invalidate_pool(pool);
-                for kind in gw.rebuild_catalog() {
-                    let method = match kind {
-                        ListKind::Tools => "notifications/tools/list_changed",
-                        ListKind::Prompts => "notifications/prompts/list_changed",
-                        ListKind::Resources | ListKind::ResourceTemplates => {
-                            "notifications/resources/list_changed"
-                        }
-                    };
-                    for session in gw.sessions.all() {
-                        session.push(Message::notification(method, None));
-                    }
-                    metrics::counter!("vecgate_list_changed_total", "list" => kind.field())
-                        .increment(1);
-                }
+                let changed = gw.rebuild_catalog();
+                gw.notify_list_changed(&changed);
             }
             PoolEvent::Notification {
                 pool,
@@ -212,6 +354,15 @@ async fn pool_events(gateway: std::sync::Weak<Gateway>, mut rx: mpsc::Receiver<P
                 tracing::info!(pool, replica, ?state, "replica state");
             }
         }
+    }
+}
+
+/// The notification that tells clients a list of this kind changed.
+pub fn list_changed_method(kind: ListKind) -> &'static str {
+    match kind {
+        ListKind::Tools => "notifications/tools/list_changed",
+        ListKind::Prompts => "notifications/prompts/list_changed",
+        ListKind::Resources | ListKind::ResourceTemplates => "notifications/resources/list_changed",
     }
 }
 

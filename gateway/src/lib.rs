@@ -2,6 +2,8 @@
 //!
 //! # Layout
 //! - [`config`]: the TOML configuration and the embedded default.
+//! - [`auth`]: client authentication (static keys, JWT), principals, rate limits.
+//! - [`reload`]: re-reading the configuration on SIGHUP or `POST /admin/reload`.
 //! - [`gateway`]: the running gateway (pools, aggregated catalog, sessions, router).
 //! - [`dispatch`]: the request pipeline every front feeds.
 //! - [`cache`]: which answers the pattern cache may reuse, and their invalidation.
@@ -14,6 +16,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod auth;
 pub mod cache;
 pub mod catalog;
 pub mod cli;
@@ -22,6 +25,7 @@ pub mod dispatch;
 pub mod front;
 pub mod gateway;
 pub mod protocol;
+pub mod reload;
 pub mod replay;
 pub mod router;
 pub mod seal;

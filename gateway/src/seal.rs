@@ -4,10 +4,14 @@
 //! the same key can open it and serve the session without a shared store; a forged or altered id
 //! fails authentication and is treated as unknown (404). The key is used directly (no password
 //! KDF), so opening costs a microsecond, not the tens of milliseconds of a PBKDF2 scheme.
+//!
+//! The id is bound to its principal: the principal's name is the AEAD's associated data
+//! ([`crate::auth::Principal::binding`]), so the id opens only for the principal it was issued
+//! to, on any instance, and carries nothing that names the principal in the clear.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 
 use crate::protocol::Version;
@@ -51,8 +55,9 @@ impl Sealer {
         Ok(Sealer::new(key))
     }
 
-    /// Seal `state` into a session id (visible ASCII, as the spec requires).
-    pub fn seal(&self, state: &SealedState) -> Result<String, getrandom::Error> {
+    /// Seal `state` into a session id (visible ASCII, as the spec requires) that opens only
+    /// with the same `binding` (the principal's, see the module docs).
+    pub fn seal(&self, state: &SealedState, binding: &[u8]) -> Result<String, getrandom::Error> {
         let mut nonce = [0u8; NONCE_LEN];
         getrandom::fill(&mut nonce)?;
         let mut plain = [0u8; PLAIN_LEN];
@@ -66,7 +71,13 @@ impl Sealer {
         plain[19..27].copy_from_slice(&state.issued_at.to_le_bytes());
         let sealed = self
             .cipher
-            .encrypt(Nonce::from_slice(&nonce), &plain[..])
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: &plain[..],
+                    aad: binding,
+                },
+            )
             .expect("ChaCha20-Poly1305 encryption of a fixed-size buffer cannot fail");
         let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
         out.extend_from_slice(&nonce);
@@ -74,8 +85,9 @@ impl Sealer {
         Ok(URL_SAFE_NO_PAD.encode(out))
     }
 
-    /// Open a session id; `None` if it was not sealed by this key or is malformed.
-    pub fn open(&self, id: &str) -> Option<SealedState> {
+    /// Open a session id; `None` if it was not sealed by this key for this `binding`, or is
+    /// malformed.
+    pub fn open(&self, id: &str, binding: &[u8]) -> Option<SealedState> {
         if id.len() > 256 {
             return None;
         }
@@ -84,7 +96,16 @@ impl Sealer {
             return None;
         }
         let (nonce, sealed) = bytes.split_at(NONCE_LEN);
-        let plain = self.cipher.decrypt(Nonce::from_slice(nonce), sealed).ok()?;
+        let plain = self
+            .cipher
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: sealed,
+                    aad: binding,
+                },
+            )
+            .ok()?;
         if plain.len() != PLAIN_LEN || plain[0] != FORMAT {
             return None;
         }
@@ -111,16 +132,20 @@ mod tests {
             nonce: [3; 16],
             issued_at: 1_700_000_000,
         };
-        let id = a.seal(&state).unwrap();
+        let id = a.seal(&state, b"").unwrap();
         assert!(id.bytes().all(|c| (0x21..=0x7e).contains(&c)));
-        assert_eq!(a.open(&id), Some(state));
-        assert_eq!(b.open(&id), None, "another key must not open it");
+        assert_eq!(a.open(&id, b""), Some(state));
+        assert_eq!(b.open(&id, b""), None, "another key must not open it");
+        let alices = a.seal(&state, b"alice").unwrap();
+        assert_eq!(a.open(&alices, b"alice"), Some(state));
+        assert_eq!(a.open(&alices, b"bob"), None, "bound to its principal");
+        assert_eq!(a.open(&alices, b""), None);
         let mut tampered = id.clone().into_bytes();
         let last = tampered.len() - 3;
         tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
-        assert_eq!(a.open(std::str::from_utf8(&tampered).unwrap()), None);
-        assert_eq!(a.open("not-a-session"), None);
-        assert_eq!(a.open(""), None);
-        assert_ne!(a.seal(&state).unwrap(), id, "nonces differ per seal");
+        assert_eq!(a.open(std::str::from_utf8(&tampered).unwrap(), b""), None);
+        assert_eq!(a.open("not-a-session", b""), None);
+        assert_eq!(a.open("", b""), None);
+        assert_ne!(a.seal(&state, b"").unwrap(), id, "nonces differ per seal");
     }
 }

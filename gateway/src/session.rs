@@ -16,6 +16,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
 use vecgate_backends::jsonrpc::Message;
 
+use crate::auth::Principal;
 use crate::protocol::Version;
 use crate::seal::{SealedState, Sealer};
 
@@ -91,6 +92,9 @@ pub struct Session {
     pub caps: ClientCaps,
     /// Seeds replica affinity (stable across instances: it is sealed in the id).
     pub affinity_seed: u64,
+    /// Who the session belongs to (the sealed id opens only for this principal). Keys the
+    /// pattern cache.
+    pub principal: Principal,
     /// Server-to-client streams (GET SSE streams, the legacy SSE stream, or stdout). Unrelated
     /// messages go to the newest live one: each message to exactly one stream.
     streams: Mutex<Vec<mpsc::Sender<Message>>>,
@@ -123,6 +127,7 @@ impl Session {
             version: state.version,
             caps: ClientCaps::from_bits(state.caps),
             affinity_seed: u64::from_le_bytes(state.nonce[..8].try_into().unwrap_or([0; 8])),
+            principal: Principal::anonymous(),
             streams: Mutex::new(Vec::new()),
             pending: Mutex::new(HashMap::new()),
             next_request: AtomicU64::new(1),
@@ -137,6 +142,12 @@ impl Session {
     /// The replay log of this session's SSE streams (see [`crate::front::replay`]).
     pub fn replay(&self) -> parking_lot::MutexGuard<'_, crate::front::replay::ReplayLog> {
         self.replay.lock()
+    }
+
+    /// The same session, owned by `principal` (a new session is anonymous).
+    pub fn with_principal(mut self, principal: Principal) -> Session {
+        self.principal = principal;
+        self
     }
 
     /// Attach a server-to-client stream.
@@ -315,20 +326,29 @@ impl SessionTable {
         }
     }
 
-    /// Seal state with this instance's key (MRTR `requestState` uses it too).
-    pub fn seal(&self, state: &SealedState) -> Result<String, getrandom::Error> {
-        self.sealer.seal(state)
+    /// Seal state with this instance's key for `principal` (MRTR `requestState` uses it too).
+    pub fn seal(
+        &self,
+        state: &SealedState,
+        principal: &Principal,
+    ) -> Result<String, getrandom::Error> {
+        self.sealer.seal(state, principal.binding())
     }
 
-    /// Open state sealed by [`SessionTable::seal`] (or by an instance sharing the key).
-    pub fn open(&self, sealed: &str) -> Option<SealedState> {
-        self.sealer.open(sealed)
+    /// Open state sealed by [`SessionTable::seal`] for the same `principal` (or by an
+    /// instance sharing the key).
+    pub fn open(&self, sealed: &str, principal: &Principal) -> Option<SealedState> {
+        self.sealer.open(sealed, principal.binding())
     }
 
     /// Register a session that lives as long as one long-lived stream (a 2026-07-28
     /// `subscriptions/listen`), so catalog changes and resource updates reach it. The caller
     /// removes it with [`SessionTable::remove`] when the stream ends.
-    pub fn listener(&self, caps: ClientCaps) -> Result<Arc<Session>, getrandom::Error> {
+    pub fn listener(
+        &self,
+        caps: ClientCaps,
+        principal: &Principal,
+    ) -> Result<Arc<Session>, getrandom::Error> {
         let mut nonce = [0u8; 16];
         getrandom::fill(&mut nonce)?;
         let state = SealedState {
@@ -339,7 +359,8 @@ impl SessionTable {
         };
         let hex: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
         let id: Arc<str> = format!("listen-{hex}").into();
-        let session = Arc::new(Session::new(Arc::clone(&id), &state));
+        let session =
+            Arc::new(Session::new(Arc::clone(&id), &state).with_principal(principal.clone()));
         self.live.insert(id, Arc::clone(&session));
         Ok(session)
     }
@@ -349,11 +370,12 @@ impl SessionTable {
         self.live.remove(id);
     }
 
-    /// Start a session (on `initialize`).
+    /// Start a session for `principal` (on `initialize`).
     pub fn create(
         &self,
         version: Version,
         caps: ClientCaps,
+        principal: &Principal,
     ) -> Result<Arc<Session>, getrandom::Error> {
         let mut nonce = [0u8; 16];
         getrandom::fill(&mut nonce)?;
@@ -363,14 +385,26 @@ impl SessionTable {
             nonce,
             issued_at: unix_now(),
         };
-        let id: Arc<str> = self.sealer.seal(&state)?.into();
-        let session = Arc::new(Session::new(Arc::clone(&id), &state));
+        let id: Arc<str> = self.sealer.seal(&state, principal.binding())?.into();
+        let session =
+            Arc::new(Session::new(Arc::clone(&id), &state).with_principal(principal.clone()));
         self.live.insert(id, Arc::clone(&session));
         Ok(session)
     }
 
-    /// A local session that is not sealed (stdio: one client per process).
+    /// A local session that is not sealed (stdio: one client per process), anonymous.
     pub fn local(&self, name: &str, version: Version, caps: ClientCaps) -> Arc<Session> {
+        self.local_for(name, version, caps, &Principal::anonymous())
+    }
+
+    /// A local session that is not sealed, owned by `principal` (legacy SSE).
+    pub fn local_for(
+        &self,
+        name: &str,
+        version: Version,
+        caps: ClientCaps,
+        principal: &Principal,
+    ) -> Arc<Session> {
         let state = SealedState {
             version,
             caps: caps.bits(),
@@ -378,33 +412,47 @@ impl SessionTable {
             issued_at: unix_now(),
         };
         let id: Arc<str> = name.into();
-        let session = Arc::new(Session::new(Arc::clone(&id), &state));
+        let session =
+            Arc::new(Session::new(Arc::clone(&id), &state).with_principal(principal.clone()));
         self.live.insert(id, Arc::clone(&session));
         session
     }
 
-    /// Find the session for a header value, rebuilding it from a sealed id this instance has not
-    /// seen yet.
-    pub fn get(&self, id: Option<&str>) -> Result<Arc<Session>, SessionLookup> {
+    /// Find the session for a header value, as `principal`, rebuilding it from a sealed id
+    /// this instance has not seen yet. A session of another principal is
+    /// [`SessionLookup::Unknown`] (404), exactly as a session that does not exist, so its
+    /// existence is not revealed.
+    pub fn get(
+        &self,
+        id: Option<&str>,
+        principal: &Principal,
+    ) -> Result<Arc<Session>, SessionLookup> {
         let id = id.ok_or(SessionLookup::Missing)?;
         if let Some(s) = self.live.get(id) {
+            if s.principal != *principal {
+                return Err(SessionLookup::Unknown);
+            }
             s.touch();
             return Ok(Arc::clone(&s));
         }
         if self.ended.lock().iter().any(|e| &**e == id) {
             return Err(SessionLookup::Unknown);
         }
-        let state = self.sealer.open(id).ok_or(SessionLookup::Unknown)?;
+        let state = self
+            .sealer
+            .open(id, principal.binding())
+            .ok_or(SessionLookup::Unknown)?;
         let id: Arc<str> = id.into();
-        let session = Arc::new(Session::new(Arc::clone(&id), &state));
+        let session =
+            Arc::new(Session::new(Arc::clone(&id), &state).with_principal(principal.clone()));
         Ok(Arc::clone(self.live.entry(id).or_insert(session).value()))
     }
 
-    /// End a session (DELETE). False if it was unknown.
+    /// End a session this instance holds (DELETE, after [`SessionTable::get`] found it for the
+    /// caller; or a local session closing). False if it was not held.
     pub fn end(&self, id: &str) -> bool {
-        let known = self.get(Some(id)).is_ok();
+        let known = self.live.remove(id).is_some();
         if known {
-            self.live.remove(id);
             let mut ended = self.ended.lock();
             if ended.len() == ENDED_MEMORY {
                 ended.pop_front();
@@ -471,22 +519,51 @@ mod tests {
             elicitation: false,
             roots: true,
         };
-        let s = a.create(Version::V2025_06_18, caps).unwrap();
-        let on_b = b.get(Some(&s.id)).unwrap();
+        let anon = Principal::anonymous();
+        let s = a.create(Version::V2025_06_18, caps, &anon).unwrap();
+        let on_b = b.get(Some(&s.id), &anon).unwrap();
         assert_eq!(on_b.version, Version::V2025_06_18);
         assert_eq!(on_b.caps, caps);
         assert_eq!(on_b.affinity_seed, s.affinity_seed);
-        assert_eq!(c.get(Some(&s.id)).err(), Some(SessionLookup::Unknown));
-        assert_eq!(a.get(None).err(), Some(SessionLookup::Missing));
+        assert_eq!(
+            c.get(Some(&s.id), &anon).err(),
+            Some(SessionLookup::Unknown)
+        );
+        assert_eq!(a.get(None, &anon).err(), Some(SessionLookup::Missing));
         assert!(a.end(&s.id));
-        assert_eq!(a.get(Some(&s.id)).err(), Some(SessionLookup::Unknown));
+        assert_eq!(
+            a.get(Some(&s.id), &anon).err(),
+            Some(SessionLookup::Unknown)
+        );
+    }
+
+    #[test]
+    fn a_session_is_refused_to_another_principal_on_every_instance() {
+        let a = SessionTable::new(Sealer::new([1; 32]));
+        let b = SessionTable::new(Sealer::new([1; 32]));
+        let (alice, bob) = (Principal::named("alice"), Principal::named("bob"));
+        let s = a
+            .create(Version::V2025_06_18, ClientCaps::default(), &alice)
+            .unwrap();
+        assert_eq!(a.get(Some(&s.id), &bob).err(), Some(SessionLookup::Unknown));
+        assert_eq!(b.get(Some(&s.id), &bob).err(), Some(SessionLookup::Unknown));
+        assert_eq!(
+            b.get(Some(&s.id), &Principal::anonymous()).err(),
+            Some(SessionLookup::Unknown)
+        );
+        assert_eq!(b.get(Some(&s.id), &alice).unwrap().principal, alice);
+        assert_eq!(a.get(Some(&s.id), &alice).unwrap().principal, alice);
     }
 
     #[test]
     fn server_requests_and_cancellation_are_tracked() {
         let t = SessionTable::new(Sealer::new([1; 32]));
         let s = t
-            .create(Version::V2025_11_25, ClientCaps::default())
+            .create(
+                Version::V2025_11_25,
+                ClientCaps::default(),
+                &Principal::anonymous(),
+            )
             .unwrap();
         let (id, mut rx) = s.register_request();
         let raw = RawValue::from_string(id.to_string()).unwrap();

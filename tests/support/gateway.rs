@@ -198,6 +198,11 @@ impl Gateway {
         &self.config_path
     }
 
+    /// Its process id (to send it signals, e.g. `SIGHUP` to reload).
+    pub fn pid(&self) -> u32 {
+        self.proc.id()
+    }
+
     /// What the gateway printed so far.
     pub fn output(&self) -> String {
         self.proc.output()

@@ -3,7 +3,8 @@
 //! body; nothing here panics on client input.
 //!
 //! Layers, outermost first: overload → 503 mapping, load shedding, a global concurrency limit,
-//! then the router ([`route`]).
+//! then the router ([`route`]), which checks `Origin`/`Host` (403), then credentials and the
+//! per-principal rate limit ([`super::gate`]: 401/429), then dispatches by path.
 
 use bytes::Bytes;
 use dashmap::DashMap;
@@ -109,13 +110,22 @@ fn overload_to_503(
 /// Route one request by method and path.
 pub async fn route(
     front: Arc<HttpFront>,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     _peer: SocketAddr,
 ) -> Response<Body> {
     if let Err(resp) = check_origin(&front, req.headers()) {
         return resp;
     }
+    if let Err(resp) = super::gate::admit(&front, &mut req) {
+        return resp;
+    }
     let path = req.uri().path();
+    if req.method() == Method::GET
+        && super::gate::is_metadata_path(&front, path)
+        && let Some(resp) = super::gate::metadata(&front)
+    {
+        return resp;
+    }
     match (req.method(), path) {
         (&Method::POST, "/mcp") => super::streamable::post(front, req).await,
         (&Method::GET, "/mcp") => super::streamable::get(front, req).await,
@@ -124,6 +134,7 @@ pub async fn route(
         (&Method::POST, "/messages") => super::legacy::post(front, req).await,
         (&Method::GET, "/healthz") => health(&front),
         (&Method::POST, "/admin/route/explain") => explain(front, req).await,
+        (&Method::POST, "/admin/reload") => reload(front).await,
         (&Method::POST, "/admin/cache/clear") => {
             let dropped = front.gw.cache.clear();
             plain(
@@ -152,20 +163,41 @@ pub async fn route(
     }
 }
 
+/// `POST /admin/reload`: re-read the `--config` file; 400 naming the bad key (or line) keeps
+/// the old configuration.
+async fn reload(front: Arc<HttpFront>) -> Response<Body> {
+    match crate::reload::reload(&front.gw).await {
+        Ok(report) => plain(
+            StatusCode::OK,
+            "application/json",
+            serde_json::to_string(&report).unwrap_or_default(),
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "reload refused; the old configuration stays in force");
+            let status = match e {
+                crate::reload::ReloadError::NoConfigFile => StatusCode::CONFLICT,
+                crate::reload::ReloadError::Config(_) => StatusCode::BAD_REQUEST,
+            };
+            plain(
+                status,
+                "application/json",
+                serde_json::json!({ "error": e.to_string() }).to_string(),
+            )
+        }
+    }
+}
+
 fn health(front: &HttpFront) -> Response<Body> {
-    let pools: Vec<_> = front
-        .gw
-        .pools
-        .iter()
+    let live = front.gw.live();
+    let pools: Vec<_> = live
+        .pools()
         .map(|p| {
             let ready = p.replicas().iter().filter(|r| r.is_ready()).count();
             serde_json::json!({ "name": p.name(), "replicas": p.replicas().len(), "ready": ready })
         })
         .collect();
-    let all_ready = front
-        .gw
-        .pools
-        .iter()
+    let all_ready = live
+        .pools()
         .all(|p| p.replicas().iter().any(|r| r.is_ready()));
     let body = serde_json::json!({
         "status": if all_ready { "ok" } else { "degraded" },
@@ -226,7 +258,7 @@ async fn explain(front: Arc<HttpFront>, req: Request<Incoming>) -> Response<Body
             ),
         );
     };
-    let Some(pool) = front.gw.pools.get(pool_index as usize) else {
+    let Some(pool) = front.gw.pool(pool_index) else {
         return rpc_error(
             StatusCode::NOT_FOUND,
             ErrorObject::new(code::INVALID_PARAMS, "unknown pool"),
@@ -236,7 +268,7 @@ async fn explain(front: Arc<HttpFront>, req: Request<Incoming>) -> Response<Body
     let explanation = front
         .gw
         .router
-        .explain(pool, &method, name.as_deref(), arguments);
+        .explain(&pool, &method, name.as_deref(), arguments);
     let body = serde_json::json!({ "pool": pool.name(), "explanation": explanation });
     plain(StatusCode::OK, "application/json", body.to_string())
 }
@@ -249,6 +281,7 @@ fn check_origin(front: &HttpFront, headers: &HeaderMap) -> Result<(), Response<B
         let allowed = is_loopback_origin(origin)
             || front
                 .gw
+                .live()
                 .config
                 .allowed_origins
                 .iter()

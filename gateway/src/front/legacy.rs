@@ -11,6 +11,7 @@ use vecgate_backends::jsonrpc::{ErrorObject, Kind, Message, code};
 
 use super::body::{self, Body};
 use super::http::{HttpFront, read_body, rpc_error};
+use crate::auth::Principal;
 use crate::dispatch;
 use crate::protocol::Version;
 use crate::session::{ClientCaps, Session};
@@ -25,10 +26,12 @@ pub struct LegacyConn {
     pub tx: mpsc::Sender<Message>,
     /// The MCP session, once the client has initialized.
     pub session: OnceLock<Arc<Session>>,
+    /// Who opened the stream; only they may post to it.
+    pub principal: Principal,
 }
 
 /// GET /sse: open a stream and announce the POST endpoint.
-pub async fn open(front: Arc<HttpFront>, _req: Request<Incoming>) -> Response<Body> {
+pub async fn open(front: Arc<HttpFront>, req: Request<Incoming>) -> Response<Body> {
     let mut raw = [0u8; 16];
     if getrandom::fill(&mut raw).is_err() {
         return rpc_error(
@@ -42,6 +45,7 @@ pub async fn open(front: Arc<HttpFront>, _req: Request<Incoming>) -> Response<Bo
         id: id.clone(),
         tx,
         session: OnceLock::new(),
+        principal: super::gate::principal_of(&req),
     });
     front.legacy.insert(id.clone(), Arc::clone(&conn));
     let (out, body) = body::sse_channel(STREAM_EVENTS);
@@ -82,7 +86,13 @@ pub async fn post(front: Arc<HttpFront>, req: Request<Incoming>) -> Response<Bod
             ErrorObject::new(code::INVALID_REQUEST, "missing sessionId query parameter"),
         );
     };
-    let Some(conn) = front.legacy.get(&id).map(|c| Arc::clone(&c)) else {
+    let principal = super::gate::principal_of(&req);
+    let Some(conn) = front
+        .legacy
+        .get(&id)
+        .map(|c| Arc::clone(&c))
+        .filter(|c| c.principal == principal)
+    else {
         return rpc_error(
             StatusCode::NOT_FOUND,
             ErrorObject::new(
@@ -111,7 +121,10 @@ pub async fn post(front: Arc<HttpFront>, req: Request<Incoming>) -> Response<Bod
                 .map(|v| Version::negotiate(&v))
                 .unwrap_or(Version::V2024_11_05);
             let caps = ClientCaps::from_json(crate::session::init_params(&msg).1.as_ref());
-            let session = front.gw.sessions.local(&conn.id, version, caps);
+            let session = front
+                .gw
+                .sessions
+                .local_for(&conn.id, version, caps, &conn.principal);
             session.attach_stream(conn.tx.clone());
             let _ = conn.session.set(session);
             let id = msg.id.unwrap_or_else(vecgate_backends::jsonrpc::null_raw);
@@ -124,11 +137,12 @@ pub async fn post(front: Arc<HttpFront>, req: Request<Incoming>) -> Response<Bod
         let session = match conn.session.get() {
             Some(s) => Arc::clone(s),
             None => {
-                let s =
-                    front
-                        .gw
-                        .sessions
-                        .local(&conn.id, Version::V2024_11_05, ClientCaps::default());
+                let s = front.gw.sessions.local_for(
+                    &conn.id,
+                    Version::V2024_11_05,
+                    ClientCaps::default(),
+                    &conn.principal,
+                );
                 s.attach_stream(conn.tx.clone());
                 Arc::clone(conn.session.get_or_init(|| s))
             }

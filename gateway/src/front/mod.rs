@@ -2,6 +2,7 @@
 //! [`crate::dispatch::handle`] calls on a session and writes the answers back.
 //!
 //! - [`http`]: the HTTP server (hyper 1 + tower): routes, origin checks, health, metrics.
+//! - [`gate`]: authentication and rate limiting of HTTP requests (401/429, RFC 9728 metadata).
 //! - [`streamable`]: Streamable HTTP on `/mcp` (POST, GET, DELETE).
 //! - [`stateless`]: the session-less 2026-07-28 revision on `/mcp`.
 //! - [`param_headers`]: its `Mcp-Param-*` header checks.
@@ -18,6 +19,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod body;
+pub mod gate;
 pub mod http;
 pub mod legacy;
 pub mod listen;

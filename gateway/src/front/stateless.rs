@@ -166,7 +166,12 @@ fn validate(headers: &HeaderMap, msg: &Message) -> Result<ClientCaps, Response<B
 }
 
 /// Serve one stateless request.
-pub async fn serve(front: Arc<HttpFront>, headers: &HeaderMap, msg: Message) -> Response<Body> {
+pub async fn serve(
+    front: Arc<HttpFront>,
+    headers: &HeaderMap,
+    msg: Message,
+    principal: crate::auth::Principal,
+) -> Response<Body> {
     let caps = match validate(headers, &msg) {
         Ok(caps) => caps,
         Err(resp) => return resp,
@@ -207,7 +212,7 @@ pub async fn serve(front: Arc<HttpFront>, headers: &HeaderMap, msg: Message) -> 
         nonce: [0; 16],
         issued_at: 0,
     };
-    let session = Arc::new(Session::new("stateless".into(), &state));
+    let session = Arc::new(Session::new("stateless".into(), &state).with_principal(principal));
     if matches!(
         method.as_str(),
         "tools/call" | "prompts/get" | "resources/read"

@@ -16,6 +16,7 @@ use vecgate_backends::jsonrpc::{ErrorObject, Kind, Message, code};
 use super::body::{self, Body};
 use super::http::{HttpFront, json, read_body, rpc_error};
 use super::replay::{REPLAY_EVENTS, Resumed, StreamId, StreamKind, parse_event_id};
+use crate::auth::Principal;
 use crate::dispatch;
 use crate::protocol::{Version, supported_list};
 use crate::session::{ClientCaps, Session, SessionLookup};
@@ -70,11 +71,17 @@ fn check_version(headers: &HeaderMap) -> Result<(), Response<Body>> {
     }
 }
 
-fn lookup(front: &HttpFront, headers: &HeaderMap) -> Result<Arc<Session>, Response<Body>> {
+/// The session named by the header, if it belongs to `principal` (another principal's session
+/// is 404, as an unknown one).
+fn lookup(
+    front: &HttpFront,
+    headers: &HeaderMap,
+    principal: &Principal,
+) -> Result<Arc<Session>, Response<Body>> {
     front
         .gw
         .sessions
-        .get(header_str(headers, SESSION_HEADER))
+        .get(header_str(headers, SESSION_HEADER), principal)
         .map_err(|e| match e {
             SessionLookup::Missing => rpc_error(
                 StatusCode::BAD_REQUEST,
@@ -95,6 +102,7 @@ fn lookup(front: &HttpFront, headers: &HeaderMap) -> Result<Arc<Session>, Respon
 
 /// POST /mcp: one JSON-RPC message (or a 2025-03-26 batch).
 pub async fn post(front: Arc<HttpFront>, req: Request<Incoming>) -> Response<Body> {
+    let principal = super::gate::principal_of(&req);
     let headers = req.headers().clone();
     let content_type = header_str(&headers, header::CONTENT_TYPE.as_str()).unwrap_or("");
     if !content_type.starts_with("application/json") {
@@ -142,7 +150,7 @@ pub async fn post(front: Arc<HttpFront>, req: Request<Incoming>) -> Response<Bod
                 ErrorObject::new(code::INVALID_REQUEST, "empty body"),
             );
         };
-        return initialize(&front, msg);
+        return initialize(&front, msg, &principal);
     }
     if messages
         .iter()
@@ -163,9 +171,9 @@ pub async fn post(front: Arc<HttpFront>, req: Request<Incoming>) -> Response<Bod
         let Some(msg) = messages.into_iter().next() else {
             return accepted();
         };
-        return super::stateless::serve(front, &headers, msg).await;
+        return super::stateless::serve(front, &headers, msg, principal).await;
     }
-    let session = match lookup(&front, &headers) {
+    let session = match lookup(&front, &headers, &principal) {
         Ok(s) => s,
         Err(resp) => return resp,
     };
@@ -207,7 +215,7 @@ fn accepted() -> Response<Body> {
     resp
 }
 
-fn initialize(front: &HttpFront, msg: Message) -> Response<Body> {
+fn initialize(front: &HttpFront, msg: Message, principal: &Principal) -> Response<Body> {
     #[derive(serde::Deserialize, Default)]
     #[serde(rename_all = "camelCase")]
     struct InitParams {
@@ -233,7 +241,7 @@ fn initialize(front: &HttpFront, msg: Message) -> Response<Body> {
     };
     let version = Version::negotiate(&requested);
     let caps = ClientCaps::from_json(params.capabilities.as_ref());
-    let session = match front.gw.sessions.create(version, caps) {
+    let session = match front.gw.sessions.create(version, caps, principal) {
         Ok(s) => s,
         Err(e) => {
             return rpc_error(
@@ -403,7 +411,7 @@ pub async fn get(front: Arc<HttpFront>, req: Request<Incoming>) -> Response<Body
     if let Err(resp) = check_version(headers) {
         return resp;
     }
-    let session = match lookup(&front, headers) {
+    let session = match lookup(&front, headers, &super::gate::principal_of(&req)) {
         Ok(s) => s,
         Err(resp) => return resp,
     };
@@ -435,7 +443,8 @@ pub async fn delete(front: Arc<HttpFront>, req: Request<Incoming>) -> Response<B
             ErrorObject::new(code::INVALID_REQUEST, "missing Mcp-Session-Id header"),
         );
     };
-    if front.gw.sessions.end(id) {
+    let principal = super::gate::principal_of(&req);
+    if front.gw.sessions.get(Some(id), &principal).is_ok() && front.gw.sessions.end(id) {
         let mut resp = Response::new(body::empty());
         *resp.status_mut() = StatusCode::OK;
         resp

@@ -1,0 +1,341 @@
+//! Hot reload through the real binary: `POST /admin/reload` and `SIGHUP` re-read the config
+//! file; pools are added (their tools appear, clients get `list_changed`) and removed (calls in
+//! flight finish first), auth keys change, sessions survive, and an invalid file changes
+//! nothing and says what is wrong.
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use vecgate_tests::http::{HttpRequest, HttpResponse};
+use vecgate_tests::{Gateway, GatewayConfig, Pool, paths};
+
+const VERSION: &str = "2025-11-25";
+const ADMIN: &str = "admin-token-for-reload";
+
+fn sha256_hex(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn key(principal: &str, token: &str) -> String {
+    format!(
+        "{{ principal = \"{principal}\", sha256 = \"{}\" }}",
+        sha256_hex(token)
+    )
+}
+
+fn demo_pool(name: &str) -> Pool {
+    Pool::stdio(name, &paths::demo_server_command().unwrap(), 1)
+}
+
+fn with_admin(config: GatewayConfig) -> GatewayConfig {
+    config.with("admin", &format!("{{ keys = [{}] }}", key("ops", ADMIN)))
+}
+
+fn post(gw: &Gateway, token: Option<&str>, session: Option<&str>, body: &Value) -> HttpResponse {
+    let mut request = HttpRequest::post_json("/mcp", body).header("mcp-protocol-version", VERSION);
+    if let Some(token) = token {
+        request = request.header("authorization", &format!("Bearer {token}"));
+    }
+    if let Some(session) = session {
+        request = request.header("mcp-session-id", session);
+    }
+    request.send(gw.authority()).unwrap()
+}
+
+fn initialize(gw: &Gateway, token: Option<&str>) -> HttpResponse {
+    post(
+        gw,
+        token,
+        None,
+        &json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": {"protocolVersion": VERSION, "capabilities": {}, "clientInfo": {"name": "reload-e2e", "version": "0"}}}),
+    )
+}
+
+fn session_of(response: &HttpResponse) -> String {
+    assert_eq!(response.status, 200, "initialize: {}", response.text());
+    response
+        .header("mcp-session-id")
+        .expect("a session id")
+        .to_owned()
+}
+
+fn tool_names(gw: &Gateway, token: Option<&str>, session: &str) -> Vec<String> {
+    let response = post(
+        gw,
+        token,
+        Some(session),
+        &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
+    );
+    assert_eq!(response.status, 200, "{}", response.text());
+    let result = &response.rpc_response().unwrap()["result"];
+    result["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn call(gw: &Gateway, session: &str, id: u64, tool: &str, arguments: Value) -> Value {
+    let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": arguments}});
+    let response = post(gw, None, Some(session), &body);
+    assert_eq!(response.status, 200, "{tool}: {}", response.text());
+    response.rpc_response().expect("a JSON-RPC response")
+}
+
+fn admin_reload(gw: &Gateway) -> HttpResponse {
+    HttpRequest::new("POST", "/admin/reload")
+        .header("authorization", &format!("Bearer {ADMIN}"))
+        .send(gw.authority())
+        .unwrap()
+}
+
+fn write_config(gw: &Gateway, text: &str) {
+    std::fs::write(gw.config_path(), text).unwrap();
+}
+
+fn sighup(gw: &Gateway) {
+    let status = Command::new("kill")
+        .args(["-HUP", &gw.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Poll `check` every 100 ms until it holds or `timeout` passes.
+fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+/// The session's GET /mcp stream, read raw so a test sees each notification as it comes.
+struct EventStream {
+    stream: TcpStream,
+    seen: String,
+}
+
+impl EventStream {
+    fn open(gw: &Gateway, session: &str) -> EventStream {
+        let mut stream = TcpStream::connect(gw.authority()).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let head = format!(
+            "GET /mcp HTTP/1.1\r\nhost: {}\r\naccept: text/event-stream\r\nmcp-session-id: {session}\r\nmcp-protocol-version: {VERSION}\r\n\r\n",
+            gw.authority()
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        let mut events = EventStream {
+            stream,
+            seen: String::new(),
+        };
+        assert!(
+            events.wait_for("200", Duration::from_secs(10)),
+            "GET stream: {}",
+            events.seen
+        );
+        events
+    }
+
+    /// Read until `needle` has been seen or `timeout` passes.
+    fn wait_for(&mut self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut buf = [0u8; 4096];
+        while !self.seen.contains(needle) && Instant::now() < deadline {
+            match self.stream.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => self.seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => break,
+            }
+        }
+        self.seen.contains(needle)
+    }
+}
+
+#[test]
+fn reload_adds_and_drains_pools_and_a_bad_file_keeps_the_old_config() {
+    let base = with_admin(GatewayConfig::new(vec![demo_pool("demo")]));
+    let gw = Gateway::serve(&base).unwrap();
+    let session = session_of(&initialize(&gw, None));
+    let mut events = EventStream::open(&gw, &session);
+    assert!(tool_names(&gw, None, &session).contains(&"read_file".to_owned()));
+    assert_eq!(
+        HttpRequest::new("POST", "/admin/reload")
+            .send(gw.authority())
+            .unwrap()
+            .status,
+        401,
+        "reload is an admin route"
+    );
+
+    // Add a pool (and change a restart-only setting, which must be reported, not applied).
+    let grown = with_admin(GatewayConfig::new(vec![
+        demo_pool("demo"),
+        demo_pool("extra"),
+    ]))
+    .with(
+        "session_key",
+        "\"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\"",
+    );
+    write_config(&gw, &grown.to_toml());
+    let reloaded = admin_reload(&gw);
+    assert_eq!(reloaded.status, 200, "{}", reloaded.text());
+    let report: Value = serde_json::from_slice(&reloaded.body).unwrap();
+    assert_eq!(report["added"], json!(["extra"]), "{report}");
+    assert_eq!(
+        report["restart_required"],
+        json!(["session_key"]),
+        "{report}"
+    );
+    assert!(
+        report["list_changed"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("tools")),
+        "{report}"
+    );
+    let names = tool_names(&gw, None, &session);
+    assert!(
+        names.contains(&"extra__read_file".to_owned())
+            && names.contains(&"demo__read_file".to_owned()),
+        "shared names are namespaced once two pools have them: {names:?}"
+    );
+    assert!(
+        events.wait_for("notifications/tools/list_changed", Duration::from_secs(10)),
+        "the session must be told: {}",
+        events.seen
+    );
+    let echoed = call(&gw, &session, 2, "extra__echo", json!({"text": "hi"}));
+    assert!(
+        echoed.get("error").is_none(),
+        "the session survives the reload: {echoed}"
+    );
+
+    // Invalid files change nothing and name what is wrong.
+    write_config(&gw, "listen = \"127.0.0.1:0\"\n[[pool]\nname = \"x\"\n");
+    let refused = admin_reload(&gw);
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert!(refused.text().contains("line 2"), "{}", refused.text());
+    let bad_value = with_admin(GatewayConfig::new(vec![
+        demo_pool("demo"),
+        demo_pool("extra").with("request_timeout_ms", "0"),
+    ]));
+    write_config(&gw, &bad_value.to_toml());
+    let refused = admin_reload(&gw);
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert!(
+        refused.text().contains("pool[1].request_timeout_ms"),
+        "{}",
+        refused.text()
+    );
+    assert_eq!(
+        tool_names(&gw, None, &session),
+        names,
+        "the old configuration stays in force"
+    );
+
+    // Remove the pool by SIGHUP while a call on it is in flight: the call finishes.
+    let authority = gw.authority().to_owned();
+    let in_flight_session = session.clone();
+    let slow = std::thread::spawn(move || {
+        let body = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+            "params": {"name": "extra__sleep", "arguments": {"ms": 1500}}});
+        HttpRequest::post_json("/mcp", &body)
+            .header("mcp-protocol-version", VERSION)
+            .header("mcp-session-id", &in_flight_session)
+            .send(&authority)
+            .unwrap()
+    });
+    std::thread::sleep(Duration::from_millis(400));
+    write_config(&gw, &base.to_toml());
+    sighup(&gw);
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            let names = tool_names(&gw, None, &session);
+            names.contains(&"read_file".to_owned())
+                && !names.iter().any(|n| n.starts_with("extra__"))
+        }),
+        "the removed pool's tools must go: {:?}",
+        tool_names(&gw, None, &session)
+    );
+    let finished = slow.join().unwrap();
+    let answer = finished.rpc_response().expect("an answer");
+    assert!(
+        answer.get("error").is_none(),
+        "a call in flight on a removed pool finishes: {answer}"
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || gw
+            .output()
+            .contains("retired pool stopped")),
+        "the drained pool's replicas stop: {}",
+        gw.output()
+    );
+    assert!(
+        call(
+            &gw,
+            &session,
+            4,
+            "read_file",
+            json!({"repo": "r", "path": "p"})
+        )
+        .get("error")
+        .is_none()
+    );
+}
+
+#[test]
+fn reload_applies_new_auth_keys_and_sessions_survive() {
+    const ALICE: &str = "alice-reload-token";
+    const BOB: &str = "bob-reload-token";
+    let keys = |ks: &[String]| format!("{{ keys = [{}] }}", ks.join(", "));
+    let alice_only = with_admin(GatewayConfig::new(vec![demo_pool("demo")]))
+        .with("auth", &keys(&[key("alice", ALICE)]));
+    let gw = Gateway::serve(&alice_only).unwrap();
+    let alice = session_of(&initialize(&gw, Some(ALICE)));
+    assert_eq!(initialize(&gw, Some(BOB)).status, 401);
+
+    let both = with_admin(GatewayConfig::new(vec![demo_pool("demo")]))
+        .with("auth", &keys(&[key("alice", ALICE), key("bob", BOB)]));
+    write_config(&gw, &both.to_toml());
+    sighup(&gw);
+    assert!(
+        eventually(Duration::from_secs(10), || initialize(&gw, Some(BOB))
+            .status
+            == 200),
+        "bob's new key must be accepted: {}",
+        gw.output()
+    );
+    assert!(tool_names(&gw, Some(ALICE), &alice).contains(&"read_file".to_owned()));
+
+    let bob_only = with_admin(GatewayConfig::new(vec![demo_pool("demo")]))
+        .with("auth", &keys(&[key("bob", BOB)]));
+    write_config(&gw, &bob_only.to_toml());
+    let reloaded = admin_reload(&gw);
+    assert_eq!(reloaded.status, 200, "{}", reloaded.text());
+    let revoked = post(
+        &gw,
+        Some(ALICE),
+        Some(&alice),
+        &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
+    );
+    assert_eq!(revoked.status, 401, "a removed key stops working at once");
+}
