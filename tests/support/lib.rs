@@ -19,6 +19,7 @@ pub mod gateway;
 pub mod http;
 pub mod paths;
 pub mod process;
+pub mod sse;
 
 pub use backends::{ClaudeFlow, HttpBackend};
 pub use driver::{DriverRun, Report, Sdk, Target};

@@ -89,6 +89,7 @@ pub async fn serve(
     headers: &HeaderMap,
     msg: Message,
     caps: ClientCaps,
+    principal: &crate::auth::Principal,
 ) -> Response<Body> {
     let id = msg
         .id
@@ -119,7 +120,7 @@ pub async fn serve(
         _ => return invalid(id, "subscriptions/listen needs params.notifications".into()),
     };
     let gw = Arc::clone(&front.gw);
-    let session = match gw.sessions.listener(caps) {
+    let session = match gw.sessions.listener(caps, principal) {
         Ok(s) => s,
         Err(e) => {
             return rpc_error(
@@ -173,8 +174,15 @@ async fn resource_request(
     method: &str,
     uri: &str,
 ) -> bool {
+    // Ids must differ: requests of one session in flight at once are told apart by them.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let params = to_raw(&serde_json::json!({ "uri": uri }));
-    let request = Message::request(to_raw(&format!("vecgate-{method}")), method, Some(params));
+    let request = Message::request(
+        to_raw(&format!("vecgate-{method}-{n}")),
+        method,
+        Some(params),
+    );
     // Subscribing sends no related messages worth keeping.
     let (events, _drop) = mpsc::channel(1);
     let answer = dispatch::handle(Arc::clone(gw), Arc::clone(session), request, events).await;

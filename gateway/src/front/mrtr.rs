@@ -129,7 +129,8 @@ pub async fn serve(front: Arc<HttpFront>, session: Arc<Session>, msg: Message) -
         .as_deref()
         .and_then(|s| s.strip_prefix(STATE_PREFIX))
     {
-        let parked = match unpark(&front, state, &method, subject(&msg).as_deref()) {
+        let subject = subject(&msg);
+        let parked = match unpark(&front, &session, state, &method, subject.as_deref()) {
             Ok(p) => p,
             Err(e) => return answer(Message::error(Some(id), &e), &method),
         };
@@ -157,6 +158,7 @@ pub async fn serve(front: Arc<HttpFront>, session: Arc<Session>, msg: Message) -
 /// Find and take the parked call a `requestState` names, checking it fits this request.
 fn unpark(
     front: &HttpFront,
+    session: &Session,
     sealed: &str,
     method: &str,
     name: Option<&str>,
@@ -167,7 +169,12 @@ fn unpark(
             "requestState is unknown or expired on this vecgate instance (calls wait for input at most 120 s); send the request again without requestState and inputResponses",
         )
     };
-    let state = front.gw.sessions.open(sealed).ok_or_else(expired)?;
+    // Sealed for the principal that parked the call: another principal cannot resume it.
+    let state = front
+        .gw
+        .sessions
+        .open(sealed, &session.principal)
+        .ok_or_else(expired)?;
     let (_, parked) = front
         .gw
         .sessions
@@ -267,12 +274,15 @@ fn park(front: Arc<HttpFront>, parked: Parked, id: Box<RawValue>) -> Response<Bo
         front
             .gw
             .sessions
-            .seal(&SealedState {
-                version: Version::V2026_07_28,
-                caps: 0,
-                nonce: key,
-                issued_at: 0,
-            })
+            .seal(
+                &SealedState {
+                    version: Version::V2026_07_28,
+                    caps: 0,
+                    nonce: key,
+                    issued_at: 0,
+                },
+                &parked.session.principal,
+            )
             .ok()
     });
     let Some(sealed) = sealed else {

@@ -191,7 +191,7 @@ pub async fn serve(
         );
     }
     if method == "subscriptions/listen" {
-        return super::listen::serve(front, headers, msg, caps).await;
+        return super::listen::serve(front, headers, msg, caps, &principal).await;
     }
     if matches!(
         method.as_str(),
@@ -213,6 +213,8 @@ pub async fn serve(
         issued_at: 0,
     };
     let session = Arc::new(Session::new("stateless".into(), &state).with_principal(principal));
+    let mut msg = msg;
+    strip_protocol_meta(&mut msg);
     if matches!(
         method.as_str(),
         "tools/call" | "prompts/get" | "resources/read"
@@ -235,6 +237,29 @@ pub async fn serve(
             resp
         }
     }
+}
+
+/// Remove the per-request protocol fields from `_meta` before forwarding: an initialize-era
+/// upstream would take them as a 2026-07-28 request (and, for one, refuse to send the server
+/// requests MRTR bridging relies on); a stateless upstream gets its own from the backends.
+fn strip_protocol_meta(msg: &mut Message) {
+    let Some(params) = msg.params.as_ref() else {
+        return;
+    };
+    if !params.get().contains("io.modelcontextprotocol/") {
+        return;
+    }
+    let Ok(mut map) = serde_json::from_str::<BTreeMap<String, serde_json::Value>>(params.get())
+    else {
+        return;
+    };
+    if let Some(meta) = map.get_mut("_meta").and_then(|m| m.as_object_mut()) {
+        meta.retain(|k, _| !k.starts_with("io.modelcontextprotocol/"));
+        if meta.is_empty() {
+            map.remove("_meta");
+        }
+    }
+    msg.params = Some(to_raw(&map));
 }
 
 /// `server/discover`'s result.
