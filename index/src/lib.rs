@@ -7,7 +7,8 @@
 //!   an MCP request becomes a fixed-size, L2-normalised vector, deterministically.
 //! - [`canonical`]: canonical JSON (RFC 8785 in spirit, exact numbers) and stable request keys.
 //! - [`store`]: the trajectory store: vectors with per-(pool, replica) outcome statistics,
-//!   bounded by novelty; flat scan or hnsw_rs graph, searched lock-free while the learner writes.
+//!   bounded by novelty; flat scan or HNSW graph (the store's own flat-array graph by default,
+//!   hnsw_rs selectable), searched lock-free while the learner writes.
 //! - [`cache`]: the pattern cache: exact, verified, TTL'd, byte-bounded, tag-invalidated; plus
 //!   the opt-in near layer.
 //! - [`snapshot`]: versioned, checksummed, atomically written `rkyv` snapshots with named

@@ -1,83 +1,127 @@
-//! The HNSW part of the store, on `hnsw_rs`.
+//! The graph part of the store: which HNSW implementation serves it.
 //!
-//! hnsw_rs facts this wrapper is shaped by (measured, see the crate docs): `insert` and `search`
-//! both take `&self` and are memory-safe together, so one indexer thread may add rows while
-//! readers search; there is no deletion (tombstones + rebuilds instead); a NaN distance panics
-//! (the store refuses non-finite vectors and [`DotClamp`] never returns NaN); data ids are
-//! `usize`, here the entry id.
+//! [`GraphBackend::Native`] (the default) is the store's own flat-array HNSW ([`super::hnsw`]);
+//! [`GraphBackend::HnswRs`] is the `hnsw_rs` crate, kept selectable so the two can be compared
+//! on the running machine (the `index_search` bench measures both). hnsw_rs facts its wrapper
+//! is shaped by: `insert` and `search` take `&self` and are memory-safe together; there is no
+//! deletion (tombstones + rebuilds instead, as for the native graph); a NaN distance panics (the
+//! store refuses non-finite vectors and [`DotClamp`] never returns NaN); data ids are `usize`,
+//! here the entry id.
 
+use super::hnsw::{Graph as NativeGraph, HnswParams};
 use super::kernel::{DotClamp, Neighbour};
+use super::view::View;
 use hnsw_rs::hnsw::Hnsw;
 
-/// HNSW construction and search parameters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HnswParams {
-    /// Links per node and layer (`M`; layer 0 keeps `2·M`). hnsw_rs exits the process above 256,
-    /// so the store refuses more.
-    pub max_connections: usize,
-    /// Candidate list size while inserting (`ef_construction`).
-    pub ef_construction: usize,
-    /// Candidate list size while searching (`ef`); raised to `k` when smaller.
-    pub ef_search: usize,
+/// Which HNSW implementation the store builds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum GraphBackend {
+    /// The store's own flat-array graph (default: several times faster per search here).
+    #[default]
+    Native,
+    /// The `hnsw_rs` crate.
+    HnswRs,
 }
 
-impl Default for HnswParams {
-    /// The parameters chosen by the `index_search` bench (see the crate docs).
-    fn default() -> Self {
-        HnswParams {
-            max_connections: 16,
-            ef_construction: 100,
-            ef_search: 64,
-        }
-    }
-}
-
-pub(crate) struct Graph {
-    hnsw: Hnsw<'static, f32, DotClamp>,
+pub(crate) enum Graph {
+    Native(NativeGraph),
+    Rs(Hnsw<'static, f32, DotClamp>),
 }
 
 impl Graph {
-    pub(crate) fn new(params: &HnswParams, expected: usize) -> Graph {
-        let max_layer = 16usize
-            .min((expected.max(2) as f64).ln().ceil() as usize)
-            .max(1);
-        let hnsw = Hnsw::new(
-            params.max_connections,
-            expected.max(1024),
-            max_layer,
-            params.ef_construction,
-            DotClamp,
-        );
-        Graph { hnsw }
-    }
-
-    pub(crate) fn insert(&self, row: &[f32], entry: u32) {
-        self.hnsw.insert_slice((row, entry as usize));
-    }
-
-    /// Inserts many rows using the global rayon pool.
-    pub(crate) fn insert_many(&self, rows: &[(&[f32], usize)]) {
-        // hnsw_rs wants `&Vec<(&[T], usize)>`; batches of ~1000 per thread as its docs advise.
-        for chunk in rows.chunks(4096) {
-            self.hnsw.parallel_insert_slice(&chunk.to_vec());
+    /// An empty graph expected to hold about `expected` nodes (the native one grows on demand).
+    pub(crate) fn new(backend: GraphBackend, params: &HnswParams, expected: usize) -> Graph {
+        match backend {
+            GraphBackend::Native => Graph::Native(NativeGraph::new(params, expected)),
+            GraphBackend::HnswRs => {
+                let max_layer = 16usize
+                    .min((expected.max(2) as f64).ln().ceil() as usize)
+                    .max(1);
+                Graph::Rs(Hnsw::new(
+                    params.max_connections,
+                    expected.max(1024),
+                    max_layer,
+                    params.ef_construction,
+                    DotClamp,
+                ))
+            }
         }
     }
 
-    /// Searches and hands each result with an entry id below `limit` to `f`.
+    /// A larger copy when inserting `entry` needs one (native graph only; hnsw_rs grows itself).
+    pub(crate) fn grown_for(&self, entry: u32) -> Option<Graph> {
+        match self {
+            Graph::Native(g) if g.needs_growth(entry) => Some(Graph::Native(
+                g.grown((entry as usize + 1).max(2 * g.capacity() as usize)),
+            )),
+            _ => None,
+        }
+    }
+
+    /// Inserts `entry` (its row is in `view`). One writer at a time.
+    pub(crate) fn insert(&self, view: &View, entry: u32) {
+        match self {
+            Graph::Native(g) => g.insert(view, entry),
+            Graph::Rs(h) => h.insert_slice((view.row(entry), entry as usize)),
+        }
+    }
+
+    /// Inserts many entries; hnsw_rs uses the global rayon pool, the native graph inserts
+    /// serially (its inserts are cheap enough, and serial insertion keeps it deterministic).
+    /// Returns the graph to publish (a grown copy when the native graph ran out of room).
+    pub(crate) fn insert_many(
+        self: std::sync::Arc<Self>,
+        view: &View,
+        entries: &[u32],
+    ) -> std::sync::Arc<Graph> {
+        let mut graph = self;
+        match &*graph {
+            Graph::Rs(h) => {
+                let rows: Vec<(&[f32], usize)> =
+                    entries.iter().map(|&e| (view.row(e), e as usize)).collect();
+                // hnsw_rs wants `&Vec<(&[T], usize)>`; batches of ~1000 per thread as its docs
+                // advise.
+                for chunk in rows.chunks(4096) {
+                    h.parallel_insert_slice(&chunk.to_vec());
+                }
+            }
+            Graph::Native(_) => {
+                for &e in entries {
+                    if let Some(bigger) = graph.grown_for(e) {
+                        graph = std::sync::Arc::new(bigger);
+                    }
+                    graph.insert(view, e);
+                }
+            }
+        }
+        graph
+    }
+
+    /// Searches and hands each result with an entry id below `limit` to `f`, best first.
     pub(crate) fn search(
         &self,
+        view: &View,
         query: &[f32],
         k: usize,
         ef: usize,
         limit: u32,
         mut f: impl FnMut(Neighbour),
     ) {
-        for n in self.hnsw.search(query, k, ef) {
-            if n.d_id < limit as usize {
-                f(Neighbour {
-                    entry: n.d_id as u32,
-                    similarity: 1.0 - n.distance,
-                });
+        match self {
+            Graph::Native(g) => g.search(view, query, k, ef, |n| {
+                if n.entry < limit {
+                    f(n)
+                }
+            }),
+            Graph::Rs(h) => {
+                for n in h.search(query, k, ef) {
+                    if n.d_id < limit as usize {
+                        f(Neighbour {
+                            entry: n.d_id as u32,
+                            similarity: 1.0 - n.distance,
+                        });
+                    }
+                }
             }
         }
     }

@@ -9,7 +9,7 @@
 
 use super::graph::Graph;
 use super::view::{Mode, View};
-use super::{Crossover, Shared};
+use super::{Crossover, GraphBackend, Shared};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -67,27 +67,32 @@ pub(crate) fn step(shared: &Shared, all: bool) -> bool {
     // at publish time "dead now" minus "skipped" is the tombstones the graph holds.
     let from = if rebuild { 0 } else { view.graph_len };
     let mut skipped = 0u32;
-    let graph = match (&view.graph, rebuild) {
+    let mut graph = match (&view.graph, rebuild) {
         (Some(graph), false) => Arc::clone(graph),
         _ => Arc::new(Graph::new(
+            config.graph,
             &config.hnsw,
-            (upto as usize).max(config.max_entries as usize / 4),
+            match config.graph {
+                // The native graph grows on demand; hnsw_rs sizes its layers up front.
+                GraphBackend::Native => (upto as usize) * 2,
+                GraphBackend::HnswRs => (upto as usize).max(config.max_entries as usize / 4),
+            },
         )),
     };
     if all {
-        // `flush`: the caller waits, so use every core.
-        let live: Vec<(&[f32], usize)> = (from..upto)
-            .filter(|&e| !view.is_dead(e))
-            .map(|e| (view.row(e), e as usize))
-            .collect();
+        // `flush`: the caller waits (hnsw_rs then uses every core).
+        let live: Vec<u32> = (from..upto).filter(|&e| !view.is_dead(e)).collect();
         skipped = (upto - from) - live.len() as u32;
-        graph.insert_many(&live);
+        graph = graph.insert_many(&view, &live);
     } else {
         for entry in from..upto {
             if view.is_dead(entry) {
                 skipped += 1;
             } else {
-                graph.insert(view.row(entry), entry);
+                if let Some(bigger) = graph.grown_for(entry) {
+                    graph = Arc::new(bigger);
+                }
+                graph.insert(&view, entry);
             }
             // A large build must not hold up the store's drop for minutes.
             if entry % 1024 == 0 && shared.is_shutting_down() {
@@ -150,7 +155,7 @@ fn calibrate(view: &View, graph: &Graph, upto: u32, ef: usize) -> Mode {
     });
     let hnsw = time(&mut |q, out| {
         out.clear();
-        graph.search(q, 10, ef.max(10), upto, |n| {
+        graph.search(view, q, 10, ef.max(10), upto, |n| {
             super::kernel::offer(out, 10, n)
         });
     });

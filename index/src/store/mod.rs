@@ -8,28 +8,34 @@
 //!   [`StoreConfig::max_entries`] every outcome merges into its nearest entry, so memory has a
 //!   hard bound whatever the traffic.
 //! - **Readers never wait for the writer.** Searches run on an immutable view loaded from an
-//!   `ArcSwap`: HNSW (hnsw_rs) over entries `0..graph_len` plus a flat scan of the few newer
-//!   rows. One background indexer thread moves new rows into the graph in batches and rebuilds
-//!   it when tombstones pile up (hnsw_rs cannot delete). The only locks a reader can meet are an
-//!   entry's statistics mutex (held for one row update) and a memo slot's mutex (one copy).
+//!   `ArcSwap`: an HNSW graph over entries `0..graph_len` plus a flat scan of the few newer
+//!   rows. The graph is the store's own flat-array HNSW ([`GraphBackend::Native`], module
+//!   `hnsw`; hnsw_rs stays selectable as [`GraphBackend::HnswRs`]). One background indexer
+//!   thread moves new rows into the graph in batches and rebuilds it when tombstones pile up
+//!   (neither graph deletes); with [`Indexing::Inline`] the recording thread does that work
+//!   itself, deterministically (replay). The only locks a reader can meet are an entry's
+//!   statistics mutex (held for one row update) and a memo slot's mutex (one copy).
 //! - **Flat below the crossover.** Under a few thousand entries a flat scan beats the graph on
-//!   this hardware (pointer chasing in hnsw_rs costs ~0.5 µs per visited node). With
-//!   [`Crossover::Auto`] the indexer times both on the running machine and picks.
-//! - **Neighbour memo.** [`TrajectoryStore::search_memo`] answers a repeated request key without
-//!   searching, as long as the store's epoch (bumped when entries are added or forgotten) has
-//!   not moved.
+//!   this hardware. With [`Crossover::Auto`] the indexer times both on the running machine and
+//!   picks.
+//! - **Neighbour memo.** [`TrajectoryStore::search_memo`] answers a repeated request key from
+//!   its memoised neighbours, brought up to date by an exact scan of the entries added since
+//!   (a forget invalidates the memo). [`TrajectoryStore::record_keyed`] reuses the same slot,
+//!   so recording the outcome of a routed request does not search again.
 //!
 //! Entry ids are dense `u32`s, stable for the store's lifetime and across snapshots (tombstoned
 //! entries keep their id).
 
 mod graph;
+mod hnsw;
 mod indexer;
 mod kernel;
 mod memo;
 mod stats;
 mod view;
 
-pub use graph::HnswParams;
+pub use graph::GraphBackend;
+pub use hnsw::HnswParams;
 pub use kernel::{DotClamp, Neighbour, dot, dot_i8, quantize};
 pub use memo::MEMO_K;
 pub use stats::{ReplicaStat, TrajectoryOutcome};
@@ -55,6 +61,21 @@ pub enum Crossover {
     FlatOnly,
 }
 
+/// Where the graph is kept up to date.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Indexing {
+    /// On a background thread (`vecgate-indexer`): recording never waits for graph work, and
+    /// readers flat-scan the rows not yet in the graph.
+    #[default]
+    Background,
+    /// On the recording thread, inside [`TrajectoryStore::record`], whenever a batch of
+    /// [`StoreConfig::graph_batch`] rows is due. With [`Crossover::Fixed`] (or
+    /// [`Crossover::FlatOnly`]) searches are then a pure function of the records made, which
+    /// the replay simulator needs for byte-identical results; [`Crossover::Auto`] still times the
+    /// two paths and so is not deterministic.
+    Inline,
+}
+
 /// Store configuration. `Default` holds the values chosen by measurement (crate docs).
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoreConfig {
@@ -68,8 +89,12 @@ pub struct StoreConfig {
     pub ewma_alpha: f32,
     /// Graph parameters.
     pub hnsw: HnswParams,
+    /// Which HNSW implementation builds the graph.
+    pub graph: GraphBackend,
     /// Flat scan vs graph.
     pub crossover: Crossover,
+    /// Background or inline graph maintenance.
+    pub indexing: Indexing,
     /// Rows left outside the graph before the indexer inserts them (they are flat-scanned until
     /// then, so this bounds the flat part's cost).
     pub graph_batch: usize,
@@ -87,7 +112,9 @@ impl Default for StoreConfig {
             max_entries: 1_000_000,
             ewma_alpha: 0.2,
             hnsw: HnswParams::default(),
+            graph: GraphBackend::default(),
             crossover: Crossover::Auto,
+            indexing: Indexing::Background,
             graph_batch: 256,
             rebuild_dead_fraction: 0.25,
             memo_slots: 16_384,
@@ -214,7 +241,7 @@ pub struct TrajectoryStore {
 
 impl TrajectoryStore {
     /// An empty store. Spawns the indexer thread (`vecgate-indexer`) unless the crossover is
-    /// [`Crossover::FlatOnly`].
+    /// [`Crossover::FlatOnly`] or indexing is [`Indexing::Inline`].
     pub fn new(config: StoreConfig) -> Result<TrajectoryStore, StoreError> {
         let view = View::empty(config.dim);
         Self::from_view(config, view)
@@ -225,7 +252,8 @@ impl TrajectoryStore {
         view: View,
     ) -> Result<TrajectoryStore, StoreError> {
         config.validate()?;
-        let spawn = config.crossover != Crossover::FlatOnly;
+        let spawn =
+            config.crossover != Crossover::FlatOnly && config.indexing == Indexing::Background;
         let shared = Arc::new(Shared {
             memo: memo::Memo::new(config.memo_slots),
             config,
@@ -327,23 +355,32 @@ impl TrajectoryStore {
         view.search(query, k, ef, out);
     }
 
-    /// Like [`TrajectoryStore::search`], but a request `key` seen at the same epoch (and same
-    /// `k` ≤ [`MEMO_K`]) is answered from the memo. Returns true on a memo hit.
+    /// Like [`TrajectoryStore::search`], but a request `key` searched before (same `k` ≤
+    /// [`MEMO_K`], no entry forgotten since, at most a few hundred entries added since) is
+    /// answered from the memo, brought up to date by an exact scan of the entries added since
+    /// (see the memo's docs). Returns true on a memo hit.
     pub fn search_memo(&self, key: u64, query: &[f32], k: usize, out: &mut Vec<Neighbour>) -> bool {
         let view = self.shared.view.load();
-        if self.shared.config.memo_slots > 0
-            && k <= MEMO_K
-            && self.shared.memo.get(key, view.epoch, k, out)
-        {
-            return true;
-        }
+        let memo = &self.shared.memo;
+        let use_memo = self.shared.config.memo_slots > 0 && k <= MEMO_K;
         if query.len() != view.dim {
             out.clear();
             return false;
         }
+        if use_memo {
+            if let Some(m) = memo.get(key, view.forgets, view.len, Some(k), out) {
+                if m.len < view.len {
+                    view.scan_from(m.len, query, k, out);
+                    memo.put(key, view.forgets, view.len, k, out);
+                }
+                memo.count(true);
+                return true;
+            }
+            memo.count(false);
+        }
         view.search(query, k, self.shared.config.hnsw.ef_search, out);
-        if self.shared.config.memo_slots > 0 {
-            self.shared.memo.put(key, view.epoch, k, out);
+        if use_memo {
+            memo.put(key, view.forgets, view.len, k, out);
         }
         false
     }
@@ -355,11 +392,53 @@ impl TrajectoryStore {
         embedding: &[f32],
         outcome: &TrajectoryOutcome,
     ) -> Result<Recorded, StoreError> {
+        self.record_inner(None, embedding, outcome)
+    }
+
+    /// [`TrajectoryStore::record`] for a request whose neighbours were looked up with
+    /// [`TrajectoryStore::search_memo`] under `key` (the routing search): the nearest entry is
+    /// taken from that memo slot (its similarity recomputed exactly) and only the entries added
+    /// since are scanned, so recording costs O(1) plus that catch-up instead of a search. Falls
+    /// back to a search when the slot is gone or stale.
+    pub fn record_keyed(
+        &self,
+        key: u64,
+        embedding: &[f32],
+        outcome: &TrajectoryOutcome,
+    ) -> Result<Recorded, StoreError> {
+        self.record_inner(Some(key), embedding, outcome)
+    }
+
+    fn record_inner(
+        &self,
+        key: Option<u64>,
+        embedding: &[f32],
+        outcome: &TrajectoryOutcome,
+    ) -> Result<Recorded, StoreError> {
         check_vector(embedding, self.shared.config.dim)?;
         let config = &self.shared.config;
         let mut nearest = self.shared.write.lock();
         let view = self.shared.view.load_full();
-        view.search(embedding, 1, config.hnsw.ef_search, &mut nearest);
+        let memoised = match key {
+            Some(key) if config.memo_slots > 0 => {
+                self.shared
+                    .memo
+                    .get(key, view.forgets, view.len, None, &mut nearest)
+            }
+            _ => None,
+        };
+        match memoised {
+            Some(m) => {
+                nearest.truncate(1);
+                if let Some(best) = nearest.first_mut() {
+                    best.similarity = dot(embedding, view.row(best.entry));
+                }
+                if m.len < view.len {
+                    view.scan_from(m.len, embedding, 1, &mut nearest);
+                }
+            }
+            None => view.search(embedding, 1, config.hnsw.ef_search, &mut nearest),
+        }
         if let Some(&best) = nearest.first()
             && (best.similarity >= config.merge_similarity || view.len >= config.max_entries)
         {
@@ -387,7 +466,10 @@ impl TrajectoryStore {
         drop(nearest);
         self.shared.inserts.fetch_add(1, Ordering::Relaxed);
         if pending >= config.graph_batch || entry + 1 == indexer::AUTO_MIN_GRAPH {
-            self.shared.wake_indexer();
+            match config.indexing {
+                Indexing::Background => self.shared.wake_indexer(),
+                Indexing::Inline => while indexer::step(&self.shared, false) {},
+            }
         }
         Ok(Recorded::Inserted { entry })
     }
@@ -434,6 +516,7 @@ impl TrajectoryStore {
             {
                 forgotten = true;
                 next.dead += 1;
+                next.forgets += 1;
                 if entry < current.graph_len {
                     next.dead_in_graph += 1;
                 }
@@ -441,7 +524,7 @@ impl TrajectoryStore {
             }
             next
         });
-        if forgotten {
+        if forgotten && self.shared.config.indexing == Indexing::Background {
             self.shared.wake_indexer();
         }
         forgotten

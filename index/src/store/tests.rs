@@ -360,3 +360,90 @@ fn auto_crossover_builds_a_graph_and_serves_either_way() {
         );
     }
 }
+
+#[test]
+fn inline_indexing_is_deterministic_and_agrees_with_brute_force() {
+    let dim = 64;
+    let rows = workload_vectors(2500, dim, 21);
+    let config = StoreConfig {
+        dim,
+        merge_similarity: 1.0,
+        crossover: Crossover::Fixed(512),
+        indexing: Indexing::Inline,
+        graph_batch: 64,
+        ..StoreConfig::default()
+    };
+    let run = || {
+        let store = TrajectoryStore::new(config.clone()).expect("store");
+        for r in &rows {
+            store.record(r, &outcome(0, 0, 1.0, 0)).expect("record");
+        }
+        let queries = workload_vectors(100, dim, 22);
+        let mut out = vec![];
+        let mut answers = vec![];
+        for q in &queries {
+            store.search(q, 10, &mut out);
+            answers.push(out.clone());
+        }
+        (store.stats(), answers)
+    };
+    let (stats, first) = run();
+    assert!(stats.graph_in_use && stats.graph_len >= 2400, "{stats:?}");
+    let (_, second) = run();
+    assert_eq!(first, second, "same records, same answers");
+    let queries = workload_vectors(100, dim, 22);
+    let (mut hits, mut total) = (0, 0);
+    for (q, out) in queries.iter().zip(&first) {
+        let truth = brute_force(&rows, q, 10);
+        let floor = dot(q, &rows[truth[truth.len() - 1] as usize]) - 1e-6;
+        hits += out.iter().filter(|n| n.similarity >= floor).count().min(10);
+        total += truth.len();
+    }
+    let recall = hits as f64 / total as f64;
+    assert!(recall >= 0.95, "recall@10 {recall}");
+}
+
+#[test]
+fn memo_catches_up_exactly_and_record_keyed_reuses_it() {
+    let store = TrajectoryStore::new(flat_config(16)).expect("store");
+    let mut rng = SplitMix64::new(5);
+    let rows: Vec<Vec<f32>> = (0..300).map(|_| unit(&mut rng, 16)).collect();
+    for r in &rows[..200] {
+        store.record(r, &outcome(0, 0, 1.0, 0)).expect("record");
+    }
+    let q = unit(&mut rng, 16);
+    let mut memo = vec![];
+    assert!(!store.search_memo(7, &q, 8, &mut memo));
+    for r in &rows[200..] {
+        store.record(r, &outcome(0, 0, 1.0, 0)).expect("record");
+    }
+    let mut fresh = vec![];
+    store.search(&q, 8, &mut fresh);
+    assert!(
+        store.search_memo(7, &q, 8, &mut memo),
+        "caught up, not stale"
+    );
+    assert_eq!(memo, fresh, "catch-up equals a fresh search");
+    // The routed request's outcome: keyed recording finds the same entry as a searched one.
+    let near = &rows[250];
+    let mut out = vec![];
+    store.search_memo(9, near, 8, &mut out);
+    let keyed = store
+        .record_keyed(9, near, &outcome(0, 1, 2.0, 1))
+        .expect("record");
+    assert_eq!(
+        keyed,
+        Recorded::Merged {
+            entry: 250,
+            similarity: dot(near, near)
+        }
+    );
+    // A key the memo never saw falls back to a search.
+    let cold = store
+        .record_keyed(1234, &rows[10], &outcome(0, 1, 2.0, 1))
+        .expect("record");
+    assert!(
+        matches!(cold, Recorded::Merged { entry: 10, .. }),
+        "{cold:?}"
+    );
+}

@@ -91,6 +91,9 @@ pub(crate) struct View {
     /// Bumped whenever the set of searchable entries changes (insert, forget, restore); the
     /// neighbour memo compares it.
     pub(crate) epoch: u64,
+    /// Bumped whenever an entry is tombstoned: the neighbour memo's lists stay valid (for the
+    /// entries they covered) while it holds, since entries are otherwise only appended.
+    pub(crate) forgets: u64,
 }
 
 impl View {
@@ -107,6 +110,7 @@ impl View {
             dead: 0,
             dead_in_graph: 0,
             epoch: 0,
+            forgets: 0,
         }
     }
 
@@ -162,6 +166,7 @@ impl View {
             && !m.dead.swap(true, std::sync::atomic::Ordering::AcqRel)
         {
             self.dead += 1;
+            self.forgets += 1;
         }
     }
 
@@ -285,11 +290,18 @@ impl View {
             (Some(graph), Mode::Graph) if self.graph_len > 0 => {
                 // Ask for extra results when tombstones may be among them.
                 let extra = if self.dead > 0 { k.min(32) } else { 0 };
-                graph.search(query, k + extra, ef.max(k + extra), self.graph_len, |n| {
-                    if !self.is_dead(n.entry) {
-                        offer(out, k, n);
-                    }
-                });
+                graph.search(
+                    self,
+                    query,
+                    k + extra,
+                    ef.max(k + extra),
+                    self.graph_len,
+                    |n| {
+                        if !self.is_dead(n.entry) {
+                            offer(out, k, n);
+                        }
+                    },
+                );
                 self.scan_from(self.graph_len, query, k, out);
             }
             _ => self.scan_from(0, query, k, out),

@@ -316,7 +316,13 @@ impl Engine {
             result_bytes,
             at_ms: outcome.now.as_ms() as u64,
         };
-        if self.store.record(embedding, &trajectory).is_err() {
+        // The routing search left this request's neighbours in the store's memo under its key:
+        // recording reuses them instead of searching again.
+        if self
+            .store
+            .record_keyed(outcome.features.key, embedding, &trajectory)
+            .is_err()
+        {
             self.record_errors.fetch_add(1, Ordering::Relaxed);
         }
     }

@@ -5,6 +5,7 @@
 //! policies and for the supermarket sanity test. [`EngineRouter`] drives the learner's engine,
 //! the code path the gateway runs for every request.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::workload::Workload;
@@ -125,6 +126,20 @@ pub struct EngineRouter {
     engine: Engine,
     features: FeatureScratch,
     route: RouteScratch,
+    /// Features of routed requests not yet completed, by request index: learning reuses them,
+    /// as the gateway carries them from its route to its outcome, instead of canonicalising and
+    /// embedding the request a second time.
+    pending: HashMap<usize, Pending>,
+    /// Recycled embedding buffers.
+    spare: Vec<Vec<f32>>,
+}
+
+/// A routed request's features, owned.
+struct Pending {
+    embedding: Vec<f32>,
+    key: u64,
+    tool: u64,
+    size: u32,
 }
 
 impl EngineRouter {
@@ -134,6 +149,8 @@ impl EngineRouter {
             engine,
             features: FeatureScratch::default(),
             route: RouteScratch::default(),
+            pending: HashMap::new(),
+            spare: Vec::new(),
         }
     }
 
@@ -169,6 +186,18 @@ impl SimRouter for EngineRouter {
         let features = self
             .engine
             .features(&text.method, name, args, &mut self.features);
+        let mut embedding = self.spare.pop().unwrap_or_default();
+        embedding.clear();
+        embedding.extend_from_slice(features.embedding);
+        let stashed = Pending {
+            embedding,
+            key: features.key,
+            tool: features.tool,
+            size: features.size,
+        };
+        if let Some(old) = self.pending.insert(input.request, stashed) {
+            self.spare.push(old.embedding);
+        }
         self.engine.route(
             pool,
             &features,
@@ -182,6 +211,17 @@ impl SimRouter for EngineRouter {
 
     fn learn(&mut self, workload: &Workload, c: &Completion) {
         let pool = workload.requests[c.request].pool;
+        if let Some(p) = self.pending.remove(&c.request) {
+            let features = RequestFeatures {
+                embedding: &p.embedding,
+                key: p.key,
+                tool: p.tool,
+                size: p.size,
+            };
+            self.engine.learn(&outcome(pool, c, &features));
+            self.spare.push(p.embedding);
+            return;
+        }
         match workload.text(c.request) {
             Some(text) => {
                 let name = (!text.target.is_empty()).then_some(text.target.as_str());

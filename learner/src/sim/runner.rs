@@ -19,7 +19,7 @@ use super::stats::{PolicySummary, Window, round};
 use super::workload::Workload;
 use crate::engine::{Engine, EngineConfig};
 use crate::policy::{PolicyConfig, build};
-use vecgate_index::store::StoreConfig;
+use vecgate_index::store::{Crossover, Indexing, StoreConfig};
 
 /// Builds the router a policy runs in (a bare policy, or the engine around it).
 pub type RouterFactory<'a> =
@@ -44,8 +44,24 @@ pub fn engine_router(
         policy: name.to_owned(),
         ..cfg.clone()
     };
-    let engine = Engine::from_config(&policy, StoreConfig::default(), EngineConfig::default())?;
+    let engine = Engine::from_config(&policy, replay_store_config(), EngineConfig::default())?;
     Ok(Box::new(EngineRouter::new(engine)))
+}
+
+/// Entries from which a replay's trajectory store searches its graph instead of the flat scan.
+pub const REPLAY_GRAPH_FROM: u32 = 2048;
+
+/// The trajectory store a replay's engine uses: the gateway's defaults, except that the graph
+/// is used from [`REPLAY_GRAPH_FROM`] entries on (a fixed crossover instead of timing this
+/// machine) and maintained on the recording thread ([`Indexing::Inline`]), so that a replay
+/// is a pure function of its inputs (a background indexer would make results depend on thread
+/// scheduling).
+pub fn replay_store_config() -> StoreConfig {
+    StoreConfig {
+        crossover: Crossover::Fixed(REPLAY_GRAPH_FROM),
+        indexing: Indexing::Inline,
+        ..StoreConfig::default()
+    }
 }
 
 /// Settings of a replay.
