@@ -13,6 +13,8 @@
 //! - [`validate`]: checks a file and reports each problem with its line and field.
 //! - [`scenario`]: the scenario generators (`uniform`, `affinity`, `drift`, `hotspot`, `bursty`,
 //!   `swarm`), with arrival rates calibrated so round-robin stays stable.
+//! - [`synth`]: request mixes drawn from a server's catalog (what `vecgate dataset record`
+//!   sends to real servers).
 //! - [`error`]: [`DatasetError`], the crate's one error type.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
@@ -21,6 +23,7 @@ pub mod error;
 pub mod format;
 pub mod io;
 pub mod scenario;
+pub mod synth;
 pub mod validate;
 
 pub use error::DatasetError;
@@ -29,5 +32,5 @@ pub use format::{
     ReplicaSpec, ToolSpec,
 };
 pub use io::{read_dataset, write_dataset};
-pub use scenario::{GenConfig, Scenario, generate};
+pub use scenario::{GenConfig, Scenario, calibrate_round_robin, generate};
 pub use validate::{Problem, ValidationReport, validate_file};

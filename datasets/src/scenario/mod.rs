@@ -21,7 +21,7 @@
 //! locked `rand` version, whose `StdRng` is seeded from the given seed only).
 
 mod bursty;
-mod common;
+pub(crate) mod common;
 mod content;
 mod drift;
 mod hotspot;
@@ -34,6 +34,7 @@ use crate::error::DatasetError;
 use crate::format::Dataset;
 
 pub use common::{calibrate_round_robin, round_robin_peak_utilisation};
+pub use drift::DRIFT_SPAN;
 
 /// A named synthetic workload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -3,12 +3,13 @@
 use anyhow::{Context, bail};
 use vecgate_datasets::{GenConfig, Scenario, generate, validate_file, write_dataset};
 
-use super::{DatasetArgs, DatasetCommand, GenArgs, ValidateArgs};
+use super::{DatasetCommand, GenArgs, ValidateArgs};
 
-pub(super) fn main(args: DatasetArgs) -> anyhow::Result<()> {
-    match args.command {
+pub(super) fn main(command: DatasetCommand) -> anyhow::Result<()> {
+    match command {
         DatasetCommand::Gen(args) => generate_file(args),
         DatasetCommand::Validate(args) => validate(args),
+        DatasetCommand::Record(_) => bail!("`dataset record` runs on the async runtime"),
     }
 }
 

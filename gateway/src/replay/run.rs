@@ -15,7 +15,7 @@ use vecgate_learner::sim::{
 use vecgate_learner::time::Nanos;
 
 use super::ReplayArgs;
-use super::{plots, table};
+use super::{plots, recovery, table};
 
 /// The policies every replay runs, for "gap recovered".
 const REFERENCES: [&str; 2] = ["round-robin", "oracle"];
@@ -56,6 +56,7 @@ pub(super) fn main(args: ReplayArgs) -> anyhow::Result<()> {
         workload.set_offered_load(load)?;
         println!("arrivals rescaled to offered load {load}");
     }
+    let drift_s = drift_point(&args, &dataset.header, &workload)?;
     let policies = policy_list(&args.policies)?;
     let arrivals = match args.agents {
         Some(0) => bail!("--agents must be at least 1"),
@@ -129,6 +130,19 @@ pub(super) fn main(args: ReplayArgs) -> anyhow::Result<()> {
         &table::timeseries_csv(&result),
     )?;
     let mut written = vec!["results.json", "results.csv", "timeseries.csv"];
+    if let Some(drift_s) = drift_s {
+        let recoveries = recovery::recoveries(&result.runs, drift_s);
+        let window_s = result
+            .runs
+            .first()
+            .and_then(|r| Some(r.timeline.get(1)?.start_s - r.timeline.first()?.start_s))
+            .unwrap_or(0.0);
+        print!("{}", recovery::render(&recoveries, drift_s, window_s));
+        let mut json = serde_json::to_string_pretty(&recoveries)?;
+        json.push('\n');
+        write(&args.out.join("recovery.json"), &json)?;
+        written.push("recovery.json");
+    }
 
     let mut sweep_points = Vec::new();
     if args.sweep {
@@ -164,6 +178,30 @@ pub(super) fn main(args: ReplayArgs) -> anyhow::Result<()> {
     }
     println!("wrote {} in {}", written.join(", "), args.out.display());
     Ok(())
+}
+
+/// Where a drift starts, in seconds from the first arrival: `--drift-at-s`, or for a `drift`
+/// scenario dataset the arrival of its first degraded record.
+fn drift_point(
+    args: &ReplayArgs,
+    header: &vecgate_datasets::Header,
+    workload: &Workload,
+) -> anyhow::Result<Option<f64>> {
+    if let Some(s) = args.drift_at_s {
+        if !(s >= 0.0 && s.is_finite()) {
+            bail!("--drift-at-s must be a finite number of seconds >= 0");
+        }
+        return Ok(Some(s));
+    }
+    if header.scenario.as_deref() != Some("drift") || args.agents.is_some() {
+        return Ok(None);
+    }
+    let n = workload.requests.len();
+    let first = (vecgate_datasets::scenario::DRIFT_SPAN.0 * n as f64).ceil() as usize;
+    let (Some(t0), Some(at)) = (workload.requests.first(), workload.requests.get(first)) else {
+        return Ok(None);
+    };
+    Ok(Some(at.arrival.ms_since(t0.arrival) / 1000.0))
 }
 
 /// The requested policies (all by default) plus the references, without duplicates.

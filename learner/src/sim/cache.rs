@@ -1,15 +1,31 @@
 //! The response-cache model replay applies to read-only requests.
 //!
-//! Exact-key semantics, as the gateway's pattern cache applies to `tools/call` by default: the
-//! key is the canonical request key within its pool. An entry is stored when a routed
-//! read-only request completes successfully, expires after `ttl`, and is dropped when a
-//! completed request announces its target URI as updated (`invalidates`). A hit is *wrong*
-//! when the cached answer identity differs from the record's true answer at that moment;
-//! records without an answer identity count as right.
+//! It is the gateway's own cache, [`vecgate_index::cache::ExactCache`] (full-key verified,
+//! TTL'd, byte-bounded LRU), driven by the gateway's invalidation rule
+//! (`gateway/src/dispatch.rs`, documented in `gateway/src/cache.rs`), so the hit and wrong-hit
+//! rates replay reports are the ones the gateway would see:
+//!
+//! - an entry is stored when a routed read-only request completes successfully, and expires
+//!   after `ttl`;
+//! - a `tools/call` of a tool that is not cacheable (a possible write) drops **every** entry of
+//!   its pool when it arrives, before it is forwarded: the gateway cannot know what a write
+//!   touches;
+//! - a completed request that announces updated resources (`invalidates`, the backend's
+//!   `notifications/resources/updated`) drops every entry of its pool again, as the gateway does
+//!   for that notification (tool answers may derive from any resource).
+//!
+//! A hit is *wrong* when the cached answer identity differs from the record's true answer at
+//! that moment (records without an answer identity count as right). Under this rule a wrong hit
+//! can only come from a race the gateway has too: a read that arrived before a write, and so
+//! carries the old answer, completing (and being stored) after the write's invalidations.
 
-use std::collections::HashMap;
+use bytes::Bytes;
+use vecgate_index::cache::{CacheKey, ExactCache, ExactCacheConfig, Target};
 
 use crate::time::Nanos;
+
+/// The principal every simulated client is (the gateway has no authentication yet either).
+const PRINCIPAL: &str = "anonymous";
 
 /// Cache settings for a replay.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -32,18 +48,19 @@ impl Default for CacheConfig {
     }
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Entry {
-    answer: u32,
-    stored: Nanos,
+/// The cache's state during one run.
+pub(crate) struct CacheModel {
+    exact: ExactCache,
+    ttl_ms: u64,
 }
 
-/// The cache's state during one run.
-#[derive(Debug, Default)]
-pub(crate) struct CacheModel {
-    entries: HashMap<(u32, u64), Entry>,
-    /// Entries per target, for invalidation.
-    by_target: HashMap<u32, Vec<(u32, u64)>>,
+impl std::fmt::Debug for CacheModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CacheModel")
+            .field("entries", &self.exact.stats().entries)
+            .field("ttl_ms", &self.ttl_ms)
+            .finish()
+    }
 }
 
 /// The result of a lookup.
@@ -53,92 +70,139 @@ pub(crate) enum Lookup {
     Hit { wrong: bool },
 }
 
+/// The 16 hex digits of a request key: the simulator knows requests by their 64-bit canonical
+/// key, and the exact cache verifies keys byte for byte, so the digits stand in for the
+/// canonical arguments (no allocation).
+fn hex(key: u64) -> [u8; 16] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 16];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = DIGITS[((key >> (60 - 4 * i)) & 0xf) as usize];
+    }
+    out
+}
+
+fn with_key<R>(pool: u32, key: u64, f: impl FnOnce(&CacheKey<'_>) -> R) -> R {
+    let digits = hex(key);
+    let args = std::str::from_utf8(&digits).unwrap_or_default();
+    f(&CacheKey {
+        principal: PRINCIPAL,
+        shared: false,
+        pool,
+        method: "",
+        target: Target::None,
+        canonical_args: args,
+    })
+}
+
 impl CacheModel {
+    /// An empty cache with the gateway's byte bound.
+    pub(crate) fn new(cfg: &CacheConfig) -> CacheModel {
+        CacheModel {
+            exact: ExactCache::new(ExactCacheConfig::default()),
+            ttl_ms: (cfg.ttl.0 / 1_000_000).max(1),
+        }
+    }
+
     /// Looks up `(pool, key)` at `now`; `answer` is the true answer now (0 = unknown).
-    pub(crate) fn lookup(
-        &mut self,
-        cfg: &CacheConfig,
-        pool: u32,
-        key: u64,
-        answer: u32,
-        now: Nanos,
-    ) -> Lookup {
-        match self.entries.get(&(pool, key)) {
-            Some(e) if now.0.saturating_sub(e.stored.0) < cfg.ttl.0 => Lookup::Hit {
-                wrong: answer != 0 && e.answer != 0 && e.answer != answer,
-            },
-            Some(_) => {
-                self.entries.remove(&(pool, key));
-                Lookup::Miss
-            }
+    pub(crate) fn lookup(&self, pool: u32, key: u64, answer: u32, now: Nanos) -> Lookup {
+        let stored = with_key(pool, key, |k| self.exact.get(k, now_ms(now)));
+        match stored {
             None => Lookup::Miss,
+            Some(bytes) => {
+                let cached = <[u8; 4]>::try_from(&bytes[..]).map_or(0, u32::from_le_bytes);
+                Lookup::Hit {
+                    wrong: answer != 0 && cached != 0 && cached != answer,
+                }
+            }
         }
     }
 
     /// Stores an answer that arrived at `now`.
-    pub(crate) fn insert(&mut self, pool: u32, key: u64, target: u32, answer: u32, now: Nanos) {
-        let fresh = self
-            .entries
-            .insert(
-                (pool, key),
-                Entry {
-                    answer,
-                    stored: now,
-                },
-            )
-            .is_none();
-        if fresh && target != 0 {
-            self.by_target.entry(target).or_default().push((pool, key));
-        }
+    pub(crate) fn insert(&self, pool: u32, key: u64, answer: u32, now: Nanos) {
+        let value = Bytes::copy_from_slice(&answer.to_le_bytes());
+        with_key(pool, key, |k| {
+            self.exact.insert(k, value, self.ttl_ms, now_ms(now));
+        });
     }
 
-    /// Drops every entry whose target is `target`.
-    pub(crate) fn invalidate(&mut self, target: u32) {
-        if let Some(keys) = self.by_target.remove(&target) {
-            for k in keys {
-                self.entries.remove(&k);
-            }
-        }
+    /// Drops every entry of `pool` (a possible write arrived, or the pool announced an
+    /// updated resource).
+    pub(crate) fn invalidate_pool(&self, pool: u32) {
+        self.exact.invalidate_pool(pool);
     }
+}
+
+fn now_ms(now: Nanos) -> u64 {
+    now.0 / 1_000_000
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const MS: u64 = 1_000_000;
+
     #[test]
-    fn hits_expire_invalidate_and_detect_stale_answers() {
+    fn hits_expire_invalidate_by_pool_and_detect_stale_answers() {
         let cfg = CacheConfig {
-            ttl: Nanos(100),
+            ttl: Nanos(100 * MS),
             ..CacheConfig::default()
         };
-        let mut cache = CacheModel::default();
-        assert_eq!(cache.lookup(&cfg, 0, 7, 1, Nanos(0)), Lookup::Miss);
-        cache.insert(0, 7, 3, 1, Nanos(10));
+        let cache = CacheModel::new(&cfg);
+        assert_eq!(cache.lookup(0, 7, 1, Nanos(0)), Lookup::Miss);
+        cache.insert(0, 7, 1, Nanos(10 * MS));
+        cache.insert(0, 8, 5, Nanos(10 * MS));
+        cache.insert(1, 7, 1, Nanos(10 * MS));
         assert_eq!(
-            cache.lookup(&cfg, 0, 7, 1, Nanos(50)),
+            cache.lookup(0, 7, 1, Nanos(50 * MS)),
             Lookup::Hit { wrong: false }
         );
         assert_eq!(
-            cache.lookup(&cfg, 0, 7, 2, Nanos(60)),
+            cache.lookup(0, 7, 2, Nanos(60 * MS)),
             Lookup::Hit { wrong: true }
         );
         assert_eq!(
-            cache.lookup(&cfg, 1, 7, 1, Nanos(60)),
+            cache.lookup(2, 7, 1, Nanos(60 * MS)),
             Lookup::Miss,
             "pools are separate"
         );
         assert_eq!(
-            cache.lookup(&cfg, 0, 7, 1, Nanos(110)),
+            cache.lookup(0, 7, 1, Nanos(110 * MS)),
             Lookup::Miss,
             "expired"
         );
-        cache.insert(0, 7, 3, 1, Nanos(200));
-        cache.invalidate(3);
+        cache.insert(0, 7, 1, Nanos(200 * MS));
+        cache.invalidate_pool(0);
         assert_eq!(
-            cache.lookup(&cfg, 0, 7, 1, Nanos(201)),
+            cache.lookup(0, 7, 1, Nanos(201 * MS)),
             Lookup::Miss,
             "invalidated"
         );
+        assert_eq!(
+            cache.lookup(0, 8, 5, Nanos(20 * MS)),
+            Lookup::Miss,
+            "a write drops every key of its pool, not just the one it names"
+        );
+        assert_eq!(
+            cache.lookup(1, 7, 1, Nanos(20 * MS)),
+            Lookup::Hit { wrong: false },
+            "other pools keep their entries"
+        );
+    }
+
+    #[test]
+    fn keys_that_differ_in_any_digit_are_different_entries() {
+        let cache = CacheModel::new(&CacheConfig::default());
+        cache.insert(0, 0x0123_4567_89ab_cdef, 1, Nanos(0));
+        assert_eq!(
+            cache.lookup(0, 0x0123_4567_89ab_cdee, 1, Nanos(1)),
+            Lookup::Miss
+        );
+        assert_eq!(
+            cache.lookup(0, 0x0123_4567_89ab_cdef, 1, Nanos(1)),
+            Lookup::Hit { wrong: false }
+        );
+        assert_eq!(&hex(0xfedc_ba98_7654_3210), b"fedcba9876543210");
     }
 }

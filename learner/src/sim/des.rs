@@ -131,7 +131,7 @@ impl<'w> Sim<'w> {
             jobs: vec![Job::default(); n],
             heap: BinaryHeap::new(),
             seq: 0,
-            cache: CacheModel::default(),
+            cache: CacheModel::new(&cfg.cache),
             recorder: Recorder::new(n),
             policy_rng: Rng::seed(cfg.seed),
             think_rng: Rng::seed(cfg.seed ^ 0x7468_696e_6b00_0000),
@@ -226,11 +226,13 @@ impl<'w> Sim<'w> {
         let req = &workload.requests[i];
         self.recorder.arrival_s[i] = now.as_ms() / 1000.0;
         self.jobs[i].arrival = now;
+        if self.cfg.cache.enabled && req.writes {
+            // The gateway drops the pool's answers before forwarding a possible write.
+            self.cache.invalidate_pool(req.pool);
+        }
         if self.cfg.cache.enabled && req.cacheable {
             self.recorder.cache_lookups += 1;
-            let lookup = self
-                .cache
-                .lookup(&self.cfg.cache, req.pool, req.key, req.answer, now);
+            let lookup = self.cache.lookup(req.pool, req.key, req.answer, now);
             if let Lookup::Hit { wrong } = lookup {
                 self.recorder.cache_hits += 1;
                 self.recorder.cache_wrong_hits += u64::from(wrong);
@@ -343,11 +345,11 @@ impl<'w> Sim<'w> {
         );
         if job.success && self.cfg.cache.enabled {
             if req.cacheable {
-                self.cache
-                    .insert(req.pool, req.key, req.target, req.answer, now);
+                self.cache.insert(req.pool, req.key, req.answer, now);
             }
-            for &uri in workload.invalidates(i) {
-                self.cache.invalidate(uri);
+            if !workload.invalidates(i).is_empty() {
+                // `notifications/resources/updated`: the gateway drops the whole pool's answers.
+                self.cache.invalidate_pool(req.pool);
             }
         }
         if job.holds_slot {

@@ -65,9 +65,12 @@ pub struct SimRequest {
     pub error_mask: u64,
     /// The answer may be served from a cache.
     pub cacheable: bool,
+    /// A `tools/call` of a tool that is not cacheable: a possible write, which drops its
+    /// pool's cache entries when it arrives (the gateway's rule).
+    pub writes: bool,
     /// Interned answer identity (0 = unknown).
     pub answer: u32,
-    /// Interned target (URI or tool name), for invalidation.
+    /// Interned target (URI or tool name).
     pub target: u32,
     /// Range of interned URIs this request invalidates, in the workload's flat array.
     invalidates: (u32, u32),
@@ -201,6 +204,7 @@ impl Workload {
                 service_at,
                 error_mask,
                 cacheable: record.is_read_only(&read_only),
+                writes: record.method == "tools/call" && !record.is_read_only(&read_only),
                 answer: record.answer.as_deref().map_or(0, |a| interner.intern(a)),
                 target: interner.intern(&record.target),
                 invalidates: (inv_start, invalidations.len() as u32),
@@ -271,6 +275,7 @@ impl Workload {
                     service_at,
                     error_mask: 0,
                     cacheable: false,
+                    writes: false,
                     answer: 0,
                     target: 0,
                     invalidates: (0, 0),
