@@ -86,7 +86,7 @@ pub fn check(gw: &Gateway, headers: &HeaderMap, msg: &Message) -> Result<(), Err
     let Some(route) = catalog.tool(name) else {
         return Ok(());
     };
-    let Some(pool_catalog) = gw.pools.get(route.pool as usize).and_then(|p| p.catalog()) else {
+    let Some(pool_catalog) = gw.pool(route.pool).and_then(|p| p.catalog()) else {
         return Ok(());
     };
     let Some(item) = pool_catalog.tools.iter().find(|t| t.key == *route.upstream) else {

@@ -153,6 +153,7 @@ async fn run(
             params: request_params(&record.method, &record.target, &record.args),
             events: None,
             timeout: Some(timeout),
+            after: None,
         };
         tokio::time::sleep_until(start + due).await;
         tasks.spawn(async move {

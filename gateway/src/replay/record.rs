@@ -359,6 +359,7 @@ pub(super) fn call(method: &str, target: &str, arguments: &Value, args: &RecordA
         params: request_params(method, target, arguments),
         events: None,
         timeout: Some(Duration::from_millis(args.timeout_ms)),
+        after: None,
     }
 }
 
