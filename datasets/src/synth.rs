@@ -209,7 +209,7 @@ fn value(name: &str, schema: &Value, seed: u64, rank: u64) -> Value {
             let (min, max, u) = number(&mut rng);
             Value::from(((min + u * (max - min)) * 100.0).round() / 100.0)
         }
-        "boolean" => Value::Bool(rank % 2 == 0),
+        "boolean" => Value::Bool(rank.is_multiple_of(2)),
         "array" => {
             let item = schema.get("items").cloned().unwrap_or(Value::Null);
             let n = rng.random_range(1..4);
