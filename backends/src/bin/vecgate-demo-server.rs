@@ -11,8 +11,9 @@ use vecgate_backends::demo::{self, DemoOptions, DemoProfile, DemoTransport, Slow
 #[command(name = "vecgate-demo-server", version)]
 struct Args {
     /// Replica index: decides which repositories are warm and which tools are slow here.
-    #[arg(long, default_value_t = 0)]
-    replica: u32,
+    /// Default: $VECGATE_REPLICA (set by the gateway for each replica it spawns) or 0.
+    #[arg(long)]
+    replica: Option<u32>,
     /// Serve Streamable HTTP on this address (`/mcp`) instead of stdio; port 0 picks one and
     /// prints it as `listening on http://ADDR/mcp`.
     #[arg(long, value_name = "ADDR")]
@@ -29,7 +30,12 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     let opts = DemoOptions {
-        replica: args.replica,
+        // Like `vecgate demo-server`: without this every replica a gateway spawned was
+        // replica 0, so per-replica slowness rules never applied.
+        replica: args
+            .replica
+            .or_else(|| std::env::var("VECGATE_REPLICA").ok()?.parse().ok())
+            .unwrap_or(0),
         transport: args.http.map_or(DemoTransport::Stdio, DemoTransport::Http),
         profile: args.profile,
         slow: args.slow,
