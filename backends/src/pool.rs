@@ -96,7 +96,7 @@ impl Pool {
             spec: spec.clone(),
             identity,
             events,
-            client: http::client(),
+            client: http::HttpClient::new(),
             shutdown: CancellationToken::new(),
             ready: watch::Sender::new(0),
             meters: Meters::new(&spec.name),

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Load benchmark, one run on loopback: a bare HTTP responder (the machine's limit), the echo MCP
-# backend directly, and the same backend through vecgate (learning on: policy "vector" over two
-# backend replicas). Throughput at saturation with wrk (c=32), latency percentiles from wrk, and
+# backend directly, and the same backend through vecgate with learning on (policy "vector": every
+# call embedded, searched, routed and learned), once in front of one replica (the shape the other
+# gateways were measured in) and once in front of two. Throughput at saturation with wrk (c=32), latency percentiles from wrk, and
 # the ratios. Usage: benches/load/run.sh [SECONDS]   (default 10 per target)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -32,14 +33,19 @@ start() { # name, command... ; waits for "listening on http://ADDR/mcp" and sets
 start bare "$BIN/vecgate-echo-backend" --listen 127.0.0.1:0 --bare; BARE=$URL
 start echo1 "$BIN/vecgate-echo-backend" --listen 127.0.0.1:0; ECHO1=$URL
 start echo2 "$BIN/vecgate-echo-backend" --listen 127.0.0.1:0; ECHO2=$URL
-cat >"$work/vecgate.toml" <<TOML
+gateway() { # name urls -> starts vecgate in front of the urls, sets $URL
+  cat >"$work/$1.toml" <<TOML
 listen = "127.0.0.1:0"
 policy = "${POLICY:-vector}"
 [[pool]]
 name = "echo"
-urls = ["$ECHO1", "$ECHO2"]
+urls = [$2]
 TOML
-VECGATE_LOG=warn start vecgate "$BIN/vecgate" serve --config "$work/vecgate.toml"; VG=$URL
+  VECGATE_LOG=warn start "$1" "$BIN/vecgate" serve --config "$work/$1.toml"
+}
+# One replica: the shape the other gateways were measured in. Two: the learned router choosing.
+gateway vg1 "\"$ECHO1\""; VG1=$URL
+gateway vg2 "\"$ECHO1\", \"$ECHO2\""; VG2=$URL
 
 session() { # url -> Mcp-Session-Id
   curl -s -D - -o /dev/null -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
@@ -47,26 +53,35 @@ session() { # url -> Mcp-Session-Id
     | tr -d '\r' | awk -F': ' 'tolower($1)=="mcp-session-id"{print $2}'
 }
 
-run() { # label url session -> prints a line, stores req/s in $work/label.rps
-  local label=$1 url=$2 sid=$3
-  SESSION="$sid" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -s benches/load/post.lua "$url" >"$work/$label.wrk"
+run() { # label url session [check] -> prints a line, stores req/s in $work/label.rps
+  local label=$1 url=$2 sid=$3 check=${4:-1}
+  CHECK="$check" SESSION="$sid" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -s benches/load/post.lua "$url" >"$work/$label.wrk"
   local rps p50 p99
   rps=$(awk '/Requests\/sec/{print $2}' "$work/$label.wrk")
   p50=$(awk '$1=="50%"{print $2}' "$work/$label.wrk")
   p99=$(awk '$1=="99%"{print $2}' "$work/$label.wrk")
   if grep -q "Non-2xx" "$work/$label.wrk"; then echo "WARNING: $label had non-2xx answers:" >&2; grep "Non-2xx" "$work/$label.wrk" >&2; fi
+  local errors
+  errors=$(awk -F': ' '/JSON-RPC or HTTP errors/{print $3}' "$work/$label.wrk")
+  if [ "${errors:-1}" != "0" ]; then
+    echo "ERROR: $label: $(grep -h "answers checked" "$work/$label.wrk"); $(grep -h "first error" "$work/$label.wrk")" >&2
+    exit 1
+  fi
   echo "$rps" >"$work/$label.rps"
   printf "%-22s %12s req/s   p50 %8s   p99 %8s\n" "$label" "$rps" "$p50" "$p99"
 }
 
 echo "vecgate load benchmark: wrk -c$CONNS, ${DURATION}s per target, everything on this machine's $(nproc) cores"
-run "bare HTTP responder" "$BARE" ""
+run "bare HTTP responder" "$BARE" "" 0
 run "echo backend direct" "$ECHO1" "$(session "$ECHO1")"
-run "through vecgate" "$VG" "$(session "$VG")"
-direct=$(cat "$work/echo backend direct.rps"); via=$(cat "$work/through vecgate.rps"); bare=$(cat "$work/bare HTTP responder.rps")
-python3 - "$bare" "$direct" "$via" <<'PY'
+run "vecgate, 1 replica" "$VG1" "$(session "$VG1")"
+run "vecgate, 2 replicas" "$VG2" "$(session "$VG2")"
+rps() { cat "$work/$1.rps"; }
+python3 - "$(rps "bare HTTP responder")" "$(rps "echo backend direct")" "$(rps "vecgate, 1 replica")" "$(rps "vecgate, 2 replicas")" "${POLICY:-vector}" <<'PY'
 import sys
-bare, direct, via = map(float, sys.argv[1:])
-print(f"ratio vecgate/direct = {via/direct:.3f}   (bar: 4 x 0.11 = 0.44; mcp-proxy 0.115, agentgateway 0.109 in the notes)")
-print(f"ratio direct/bare    = {direct/bare:.3f}")
+bare, direct, one, two = map(float, sys.argv[1:5])
+print(f"policy {sys.argv[5]}; every answer checked for a JSON-RPC result")
+print(f"ratio vecgate/direct, 1 replica  = {one/direct:.3f}   (bar: 4 x 0.11 = 0.44; mcp-proxy 0.115, agentgateway 0.109 in the notes, 1 backend)")
+print(f"ratio vecgate/direct, 2 replicas = {two/direct:.3f}")
+print(f"ratio direct/bare                = {direct/bare:.3f}")
 PY

@@ -88,11 +88,22 @@ async fn handle_request(
     } = msg;
     let id = id.unwrap_or_else(vecgate_backends::jsonrpc::null_raw);
     let method = method.unwrap_or_default();
-    let (_guard, cancelled) = session.cancellable(&id);
+    let Some((_guard, cancelled)) = session.cancellable(&id) else {
+        metrics::counter!("vecgate_requests_total", "method" => method_label(&method), "outcome" => "error").increment(1);
+        let e = ErrorObject::new(
+            code::INVALID_REQUEST,
+            format!(
+                "request id {} is already used by an unfinished request of this session (JSON-RPC ids must be unique per session)",
+                id.get()
+            ),
+        );
+        return Message::error(Some(id), &e);
+    };
     let work = route_request(gw, session, &method, params, events);
     let answer = tokio::select! {
         answer = work => answer,
-        _ = cancelled => Err(Failure::Local(ErrorObject::new(-32800, "request cancelled by the client"))),
+        // Only a real `notifications/cancelled` (the sender fires); never a dropped sender.
+        Ok(()) = cancelled => Err(Failure::Local(ErrorObject::new(-32800, "request cancelled by the client"))),
     };
     metrics::counter!("vecgate_requests_total", "method" => method_label(&method), "outcome" => if answer.is_ok() { "ok" } else { "error" }).increment(1);
     match answer {

@@ -202,21 +202,29 @@ impl Session {
         }
     }
 
-    /// Make a client request cancellable; the guard unregisters it when dropped.
+    /// Register a client request as in flight, so `notifications/cancelled` can reach it; the
+    /// guard unregisters it when dropped. `None` when a request with the same id is still in
+    /// flight on this session: JSON-RPC ids must be unique among a session's unfinished
+    /// requests, and taking over the id would make the earlier request uncancellable.
     pub fn cancellable(
         self: &Arc<Self>,
         raw_id: &RawValue,
-    ) -> (CancelGuard, oneshot::Receiver<()>) {
+    ) -> Option<(CancelGuard, oneshot::Receiver<()>)> {
         let key: Box<str> = raw_id.get().into();
         let (tx, rx) = oneshot::channel();
-        self.cancels.lock().insert(key.clone(), tx);
-        (
+        match self.cancels.lock().entry(key.clone()) {
+            std::collections::hash_map::Entry::Occupied(_) => return None,
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(tx);
+            }
+        }
+        Some((
             CancelGuard {
                 session: Arc::clone(self),
                 key,
             },
             rx,
-        )
+        ))
     }
 
     /// Cancel a client request by id (from `notifications/cancelled`). False if not in flight.
@@ -571,11 +579,14 @@ mod tests {
         assert!(rx.try_recv().unwrap().is_ok());
         assert!(!s.answer(&raw, Ok(RawValue::from_string("{}".into()).unwrap())));
         let rid = RawValue::from_string("\"req-1\"".into()).unwrap();
-        let (guard, mut cancelled) = s.cancellable(&rid);
+        let (guard, mut cancelled) = s.cancellable(&rid).unwrap();
+        // The id is taken until the first request ends.
+        assert!(s.cancellable(&rid).is_none());
         assert!(s.cancel(&rid));
         assert!(cancelled.try_recv().is_ok());
         drop(guard);
         assert!(!s.cancel(&rid));
+        assert!(s.cancellable(&rid).is_some());
         assert!(!s.caps.allows("sampling/createMessage"));
         assert!(s.set_log_level("warning"));
         assert!(!s.wants_log("info") && s.wants_log("error"));

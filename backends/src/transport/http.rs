@@ -1,6 +1,7 @@
 //! The Streamable HTTP client (MCP 2025-03-26 and later).
 //!
-//! Each outbound message is one POST on hyper-util's pooled client (keep-alive, `TCP_NODELAY`).
+//! Each outbound message is one POST on the pooled client ([`super::client`]: keep-alive,
+//! `TCP_NODELAY`, a connection per concurrent call).
 //! A request's answer comes back as `application/json` or as a `text/event-stream` on which
 //! the server may first send progress, logs and its own requests for that call; everything
 //! read there is dispatched with [`Origin::Call`]. Notifications and responses get `202`.
@@ -10,6 +11,8 @@
 //! session is initialized, a GET stream is opened for unsolicited messages if the server
 //! offers one (`405` means it does not).
 
+pub(crate) use super::client::HttpClient;
+use super::client::UpstreamBody;
 use super::event_stream::Parser;
 use crate::jsonrpc::{Kind, Message};
 use crate::mux::{BoxFuture, DirectSend, Mux, Origin};
@@ -17,18 +20,11 @@ use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use parking_lot::Mutex;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-
-/// The pooled HTTP/1.1 client every HTTP replica of a pool shares.
-pub(crate) type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 const SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
 const PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
@@ -42,18 +38,6 @@ const MAX_BODY: usize = 64 << 20;
 
 /// How many times a response stream closed early is resumed with `Last-Event-ID`.
 const MAX_RESUMES: usize = 3;
-
-/// Build the shared client: keep-alive pooling, Nagle off.
-pub(crate) fn client() -> HttpClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_keepalive(Some(Duration::from_secs(60)));
-    connector.set_connect_timeout(Some(Duration::from_secs(10)));
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(256)
-        .build(connector)
-}
 
 /// Parse and check an upstream URL (plain `http` only: TLS upstreams need a TLS connector
 /// vecgate does not ship yet).
@@ -225,7 +209,7 @@ impl Session {
         &self,
         status: StatusCode,
         content_type: &str,
-        body: Incoming,
+        body: UpstreamBody,
         origin: Origin,
         call: Option<u64>,
     ) {
@@ -279,7 +263,7 @@ impl Session {
 
     /// Read a POST's event stream; resume it with `Last-Event-ID` if it closes before the
     /// response (2025-11-25 lets servers close streams at will).
-    async fn read_stream(&self, body: Incoming, origin: Origin, call: Option<u64>) {
+    async fn read_stream(&self, body: UpstreamBody, origin: Origin, call: Option<u64>) {
         let mut parser = Parser::default();
         let mut body = body;
         for attempt in 0..=MAX_RESUMES {
@@ -318,7 +302,7 @@ impl Session {
 
     async fn pump(
         &self,
-        mut body: Incoming,
+        mut body: UpstreamBody,
         parser: &mut Parser,
         origin: Origin,
     ) -> Result<(), String> {
@@ -428,7 +412,7 @@ impl Session {
     }
 }
 
-async fn read_body(body: Incoming) -> Result<Bytes, String> {
+async fn read_body(body: UpstreamBody) -> Result<Bytes, String> {
     let limited = http_body_util::Limited::new(body, MAX_BODY);
     limited
         .collect()

@@ -6,6 +6,7 @@
 //! - [`http`]: Streamable HTTP (POST + SSE answers, session header, GET stream).
 //! - [`sse`]: the legacy HTTP+SSE transport (GET `/sse`, `endpoint` event, POST).
 
+pub(crate) mod client;
 pub(crate) mod event_stream;
 pub(crate) mod http;
 pub(crate) mod sse;

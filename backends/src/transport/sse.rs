@@ -5,6 +5,7 @@
 //! association between messages and requests, so incoming traffic is dispatched with
 //! [`Origin::Unknown`]. Messages are POSTed in order, one at a time.
 
+use super::client::UpstreamBody;
 use super::event_stream::Parser;
 use super::http::HttpClient;
 use crate::jsonrpc::{Kind, Message};
@@ -13,7 +14,6 @@ use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -90,7 +90,7 @@ async fn run(
     headers: Vec<(HeaderName, HeaderValue)>,
     mux: Arc<Mux>,
     mut outbound: mpsc::Receiver<Message>,
-    body: Incoming,
+    body: UpstreamBody,
     parser: Parser,
 ) {
     let closed = mux.closed_token().clone();
@@ -138,7 +138,7 @@ async fn run(
     mux.close(reason);
 }
 
-async fn read(mut body: Incoming, mut parser: Parser, mux: &Mux) -> String {
+async fn read(mut body: UpstreamBody, mut parser: Parser, mux: &Mux) -> String {
     loop {
         let Some(frame) = body.frame().await else {
             return String::from("the SSE stream ended");
