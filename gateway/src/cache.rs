@@ -107,11 +107,26 @@ impl AnswerCache {
         RawValue::from_string(text.to_owned()).ok()
     }
 
-    /// Store a successful answer (ignored when it is an `isError` result or not an object).
-    pub fn put(&self, c: &Cacheable, result: &RawValue) {
-        if let Some(marked) = mark_hit(result) {
-            self.exact
-                .insert(&AnswerCache::key(c), marked, DEFAULT_TTL_MS, now_ms());
+    /// The generation of `pool`'s answers: read it after a miss, before forwarding, and pass
+    /// it to [`AnswerCache::put`].
+    pub fn generation(&self, pool: u32) -> u64 {
+        self.exact.generation(pool)
+    }
+
+    /// Store a successful answer (ignored when it is an `isError` result or not an object),
+    /// unless the pool was invalidated since `generation` was read: the answer may then
+    /// predate a write, and storing it would serve a stale answer.
+    pub fn put(&self, c: &Cacheable, result: &RawValue, generation: u64) {
+        if let Some(marked) = mark_hit(result)
+            && !self.exact.insert_if_unchanged(
+                &AnswerCache::key(c),
+                marked,
+                DEFAULT_TTL_MS,
+                now_ms(),
+                generation,
+            )
+        {
+            metrics::counter!("vecgate_cache_stores_refused_total").increment(1);
         }
     }
 
@@ -188,6 +203,7 @@ mod tests {
         cache.put(
             &k1,
             &raw(r#"{"content":[{"type":"text","text":"v1"}],"_meta":{"k":1}}"#),
+            cache.generation(0),
         );
         let hit = cache
             .get(&k2)
@@ -213,11 +229,16 @@ mod tests {
             "stale answer unreachable right after the write"
         );
 
-        cache.put(&k1, &raw(r#"{"content":[],"isError":true}"#));
+        cache.put(
+            &k1,
+            &raw(r#"{"content":[],"isError":true}"#),
+            cache.generation(0),
+        );
         assert!(cache.get(&k1).is_none(), "errors are never cached");
         cache.put(
             &k1,
             &raw(r#"{"resultType":"input_required","inputRequests":{}}"#),
+            cache.generation(0),
         );
         assert!(
             cache.get(&k1).is_none(),
@@ -226,12 +247,33 @@ mod tests {
     }
 
     #[test]
+    fn an_answer_read_before_a_write_is_not_stored_after_it() {
+        let cache = AnswerCache::new();
+        let anon = Principal::anonymous();
+        let k = AnswerCache::key_for(&anon, false, 0, "read_file", None).unwrap();
+        // The read misses and is forwarded; a write to the pool invalidates meanwhile.
+        let before = cache.generation(0);
+        assert!(cache.get(&k).is_none());
+        cache.invalidate_pool(0);
+        cache.put(&k, &raw(r#"{"content":[]}"#), before);
+        assert!(
+            cache.get(&k).is_none(),
+            "the pre-write answer must not be served"
+        );
+        // Another pool's writes do not refuse this pool's stores.
+        let after = cache.generation(0);
+        cache.invalidate_pool(1);
+        cache.put(&k, &raw(r#"{"content":[]}"#), after);
+        assert!(cache.get(&k).is_some());
+    }
+
+    #[test]
     fn shared_tools_have_one_entry_for_every_principal() {
         let cache = AnswerCache::new();
         let (alice, bob) = (Principal::named("alice"), Principal::named("bob"));
         let a = AnswerCache::key_for(&alice, true, 0, "weather", None).unwrap();
         let b = AnswerCache::key_for(&bob, true, 0, "weather", None).unwrap();
-        cache.put(&a, &raw(r#"{"content":[]}"#));
+        cache.put(&a, &raw(r#"{"content":[]}"#), cache.generation(0));
         assert!(cache.get(&b).is_some());
         let b_private = AnswerCache::key_for(&bob, false, 0, "weather", None).unwrap();
         assert!(cache.get(&b_private).is_none());

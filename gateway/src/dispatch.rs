@@ -203,6 +203,9 @@ async fn route_request(
             if let Some(hit) = cache_key.as_ref().and_then(|k| gw.cache.get(k)) {
                 return Ok(hit);
             }
+            // Read after the miss: a write invalidating the pool from here on makes this
+            // call's answer unstorable (it may predate the write).
+            let generation = gw.cache.generation(pool);
             let params = match (&params, route.renamed) {
                 (Some(p), true) => Some(
                     rename_params(p, &route.upstream)
@@ -215,7 +218,11 @@ async fn route_request(
             if let (Some(key), Ok(result)) = (&cache_key, &answer)
                 && !is_input_required(result)
             {
-                gw.cache.put(key, result);
+                gw.cache.put(key, result, generation);
+            }
+            if cacheable == Some(false) {
+                // Reads that overlapped the write may have stored what it replaced.
+                gw.cache.invalidate_pool(pool);
             }
             answer
         }

@@ -11,6 +11,9 @@ pub const ENTRY_OVERHEAD: usize = 160;
 
 const SHARDS: usize = 16;
 const NIL: u32 = u32::MAX;
+/// Invalidation generations, one slot per `pool % GENERATIONS` (pools sharing a slot only
+/// make a racing store more conservative).
+const GENERATIONS: usize = 256;
 
 /// Exact cache configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +50,9 @@ pub struct CacheStats {
     pub collisions: u64,
     /// Inserts refused because the entry alone exceeds a shard's byte share.
     pub too_large: u64,
+    /// Inserts refused because their pool was invalidated after the answer's lookup (the
+    /// answer may predate the write that invalidated it).
+    pub stale_refused: u64,
     /// Entries currently stored.
     pub entries: u64,
     /// Bytes currently charged.
@@ -156,6 +162,9 @@ pub struct ExactCache {
     invalidations: AtomicU64,
     collisions: AtomicU64,
     too_large: AtomicU64,
+    stale_refused: AtomicU64,
+    /// Bumped (before any shard is touched) by every invalidation of a pool.
+    generations: Box<[AtomicU64]>,
 }
 
 impl ExactCache {
@@ -173,7 +182,20 @@ impl ExactCache {
             invalidations: AtomicU64::new(0),
             collisions: AtomicU64::new(0),
             too_large: AtomicU64::new(0),
+            stale_refused: AtomicU64::new(0),
+            generations: (0..GENERATIONS).map(|_| AtomicU64::new(0)).collect(),
         }
+    }
+
+    fn generation_slot(&self, pool: u32) -> &AtomicU64 {
+        &self.generations[pool as usize % GENERATIONS]
+    }
+
+    /// `pool`'s invalidation generation. Read it when a lookup misses and pass it to
+    /// [`ExactCache::insert_if_unchanged`] with the answer: a read that started before a write
+    /// and finished after the write's invalidation would otherwise store a stale answer.
+    pub fn generation(&self, pool: u32) -> u64 {
+        self.generation_slot(pool).load(Ordering::Acquire)
     }
 
     /// A cache whose key hash is `hasher` (tests force collisions with it).
@@ -231,6 +253,33 @@ impl ExactCache {
     /// `isError: true`) of requests whose tool is read-only, non-destructive and closed-world
     /// (or operator opt-in). This method stores whatever it is given.
     pub fn insert(&self, key: &CacheKey<'_>, value: Bytes, ttl_ms: u64, now_ms: u64) -> bool {
+        self.insert_checked(key, value, ttl_ms, now_ms, None)
+    }
+
+    /// Like [`ExactCache::insert`], but only if `key.pool` has not been invalidated since its
+    /// [`ExactCache::generation`] was `generation`. The check is made under the shard's lock
+    /// and invalidation bumps the generation before it takes any shard's lock, so either the
+    /// store sees the new generation and is refused, or the invalidation comes after it and
+    /// removes it: a stale answer is never left behind.
+    pub fn insert_if_unchanged(
+        &self,
+        key: &CacheKey<'_>,
+        value: Bytes,
+        ttl_ms: u64,
+        now_ms: u64,
+        generation: u64,
+    ) -> bool {
+        self.insert_checked(key, value, ttl_ms, now_ms, Some(generation))
+    }
+
+    fn insert_checked(
+        &self,
+        key: &CacheKey<'_>,
+        value: Bytes,
+        ttl_ms: u64,
+        now_ms: u64,
+        generation: Option<u64>,
+    ) -> bool {
         let hash = (self.hasher)(key);
         let encoded = key.encode();
         let cost = encoded.len() + value.len() + ENTRY_OVERHEAD;
@@ -242,6 +291,11 @@ impl ExactCache {
         let tags = key.tags();
         let mut evicted = 0;
         let mut shard = self.shard(hash).lock();
+        if generation.is_some_and(|g| g != self.generation(key.pool)) {
+            drop(shard);
+            self.stale_refused.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
         if let Some(&old) = shard.map.get(&hash) {
             // Same key (an update) or a colliding key: the newest answer wins the slot.
             shard.remove(old);
@@ -303,17 +357,22 @@ impl ExactCache {
 
     /// Drops every entry of `pool` (e.g. the pool's configuration changed). Returns how many.
     pub fn invalidate_pool(&self, pool: u32) -> usize {
+        self.generation_slot(pool).fetch_add(1, Ordering::AcqRel);
         self.invalidate_tag(pool_tag(pool))
     }
 
     /// Drops every entry of (pool, target): `Target::Tool` on `notifications/tools/list_changed`
     /// for each tool, `Target::Resource` on `notifications/resources/updated`. Returns how many.
     pub fn invalidate_target(&self, pool: u32, target: Target<'_>) -> usize {
+        self.generation_slot(pool).fetch_add(1, Ordering::AcqRel);
         self.invalidate_tag(target_tag(pool, target))
     }
 
     /// Drops everything. Returns how many.
     pub fn clear(&self) -> usize {
+        for g in self.generations.iter() {
+            g.fetch_add(1, Ordering::AcqRel);
+        }
         let mut removed = 0;
         for shard in self.shards.iter() {
             let mut shard = shard.lock();
@@ -343,6 +402,7 @@ impl ExactCache {
             invalidations: load(&self.invalidations),
             collisions: load(&self.collisions),
             too_large: load(&self.too_large),
+            stale_refused: load(&self.stale_refused),
             entries,
             bytes,
         }

@@ -243,3 +243,25 @@ fn near_layer_answers_above_threshold_within_scope_and_tracks_precision() {
     n.invalidate_target(0, Target::Tool("geo"));
     assert!(n.get(&similar, &[1.0, 0.0], 1).is_none());
 }
+
+#[test]
+fn a_store_racing_an_invalidation_is_refused_on_every_invalidation_path() {
+    let c = cache();
+    let k = key("alice", 3, Target::Tool("read"), "{}");
+    let value = || Bytes::from_static(b"old");
+    let g = c.generation(3);
+    c.invalidate_pool(3);
+    assert!(!c.insert_if_unchanged(&k, value(), 1000, 0, g));
+    let g = c.generation(3);
+    c.invalidate_target(3, Target::Tool("write"));
+    assert!(!c.insert_if_unchanged(&k, value(), 1000, 0, g));
+    let g = c.generation(3);
+    c.clear();
+    assert!(!c.insert_if_unchanged(&k, value(), 1000, 0, g));
+    assert_eq!(c.get(&k, 1), None);
+    assert_eq!(c.stats().stale_refused, 3);
+    // No invalidation between lookup and store: stored.
+    let g = c.generation(3);
+    assert!(c.insert_if_unchanged(&k, value(), 1000, 0, g));
+    assert_eq!(c.get(&k, 1), Some(value()));
+}

@@ -119,10 +119,34 @@ impl CacheModel {
     }
 
     /// Stores an answer that arrived at `now`.
+    #[cfg(test)]
     pub(crate) fn insert(&self, pool: u32, key: u64, answer: u32, now: Nanos) {
         let value = Bytes::copy_from_slice(&answer.to_le_bytes());
         with_key(pool, key, |k| {
             self.exact.insert(k, value, self.ttl_ms, now_ms(now));
+        });
+    }
+
+    /// `pool`'s invalidation generation (read when a lookup misses).
+    pub(crate) fn generation(&self, pool: u32) -> u64 {
+        self.exact.generation(pool)
+    }
+
+    /// Stores an answer that arrived at `now` for a request that missed when `pool`'s
+    /// generation was `generation`; refused if a write invalidated the pool since (the answer
+    /// may predate the write), as the gateway does.
+    pub(crate) fn insert_if_unchanged(
+        &self,
+        pool: u32,
+        key: u64,
+        answer: u32,
+        now: Nanos,
+        generation: u64,
+    ) {
+        let value = Bytes::copy_from_slice(&answer.to_le_bytes());
+        with_key(pool, key, |k| {
+            self.exact
+                .insert_if_unchanged(k, value, self.ttl_ms, now_ms(now), generation);
         });
     }
 

@@ -58,6 +58,9 @@ struct Job {
     success: bool,
     /// False for requests failed at once by a down replica (they hold no slot).
     holds_slot: bool,
+    /// The pool's cache generation when the request missed the cache (see
+    /// `ExactCache::insert_if_unchanged`): its answer is stored only if no write came between.
+    cache_generation: u64,
 }
 
 #[derive(Debug)]
@@ -246,6 +249,7 @@ impl<'w> Sim<'w> {
                 return;
             }
         }
+        let cache_generation = self.cache.generation(req.pool);
         let base = self.pool_base[req.pool as usize] as usize;
         let service = workload.service_ms(i);
         self.candidates.clear();
@@ -296,6 +300,7 @@ impl<'w> Sim<'w> {
                 service_ms: DOWN_FAIL_MS,
                 success: false,
                 holds_slot: false,
+                cache_generation,
             };
             self.schedule(
                 Nanos(now.0 + Nanos::from_ms(DOWN_FAIL_MS).0),
@@ -313,6 +318,7 @@ impl<'w> Sim<'w> {
                 .checked_shr(r as u32)
                 .is_none_or(|m| m & 1 == 0),
             holds_slot: true,
+            cache_generation,
         };
         let state = &mut self.replicas[flat];
         if state.busy < state.slots {
@@ -345,7 +351,13 @@ impl<'w> Sim<'w> {
         );
         if job.success && self.cfg.cache.enabled {
             if req.cacheable {
-                self.cache.insert(req.pool, req.key, req.answer, now);
+                self.cache.insert_if_unchanged(
+                    req.pool,
+                    req.key,
+                    req.answer,
+                    now,
+                    job.cache_generation,
+                );
             }
             if !workload.invalidates(i).is_empty() {
                 // `notifications/resources/updated`: the gateway drops the whole pool's answers.
