@@ -115,6 +115,8 @@ pub(crate) struct Prediction {
     pub(crate) log_ms: f64,
     /// Outcomes behind the replica term (how well the replica itself is known).
     pub(crate) replica_count: u32,
+    /// Outcomes behind the tool term (how well this tool is known on the replica).
+    pub(crate) tool_count: u32,
     /// Outcomes behind the exact-key term (how well this request is known on the replica).
     pub(crate) key_count: u32,
 }
@@ -184,6 +186,7 @@ impl WeightTable {
             p.log_ms += f64::from(w.value);
             match term {
                 Term::Replica => p.replica_count = w.effective_count(epochs.for_term(term)),
+                Term::Tool => p.tool_count = w.effective_count(epochs.for_term(term)),
                 Term::Key => p.key_count = w.effective_count(epochs.for_term(term)),
                 _ => {}
             }
@@ -295,6 +298,9 @@ mod tests {
         assert!(new_key_b.log_ms > new_key_a.log_ms + 1.0);
         assert_eq!(new_key_a.key_count, 0);
         assert!(new_key_a.replica_count > 1000);
+        assert!(new_key_a.tool_count > 1000);
+        let new_tool = table.predict(&RequestTerms::new(997, 2, 100, None), 0, e);
+        assert_eq!((new_tool.tool_count, new_tool.key_count), (0, 0));
     }
 
     #[test]
