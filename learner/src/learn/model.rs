@@ -1,27 +1,18 @@
-//! The hierarchical additive model of log service time over hashed request features.
+//! The additive model of log service time, per replica, over hashed request features.
 //!
-//! `ln(service_ms) ≈ w_tool[tool, r] (or w_pool_tool[tool] if r never served the tool)
-//!                   + w_size[tool, bucket, r] + w_pattern[pattern, r] + w_key[key, r]`
+//! `ln(service_ms) ≈ w_replica[r] + w_tool[tool, r] + w_size[tool, bucket, r] + w_key[key, r]
+//!                   + w_pattern[pattern, r]`, where a tool the replica has never served uses
+//! `w_pool_tool[tool]` (the tool's mean over the pool, learned beside the sum) for `w_tool`.
+//! The replica term learns at a tenth of the others' rate ([`REPLICA_SHARE`]).
 //!
 //! All terms live in one fixed table of atomics per pool (feature hashing, no allocation after
-//! start, lock-free reads). The replica's terms form a hierarchy from coarse to fine: the tool's
-//! mean on the replica, then size, pattern and exact-key deviations. Learning is stagewise:
-//! each term moves towards the residual of the terms coarser than it (already updated), at a
-//! per-weight rate `max(1/(n + 1), floor)` (a running mean until the floor, so a new key
-//! absorbs all of its first residual; replay on the `drift` scenario measured p95 57.3 → 39.7
-//! ms from that), so a coarse term learns its own mean and a fine one only its deviation from
-//! it. Weights start at zero, so an unseen key predicts its tool's mean on the replica
-//! (optimism for new keys is free exploration). A tool the replica has never served backs off
-//! to `w_pool_tool[tool]`, the tool's mean over the whole pool, learned beside the hierarchy
-//! and used only for that backoff (so one replica's drift never moves another's prediction).
-//!
-//! Why no replica-wide value term (and size per tool): with one shared SGD step, a replica slow
-//! at one tool put a large part of that slowness into its replica and size weights, which every
-//! tool shares, so
-//! a tool it had never served was predicted slow and never tried again (issue 4), and young keys
-//! soaked up part of their tool's mean for good. The replica slot is kept as a counter only (the
-//! outcomes behind the replica, for the policy's warm-up); a replica slow at everything is learned
-//! per tool, after the policy's per-tool optimism has tried it.
+//! start, lock-free reads). Weights start at zero, so an unseen key predicts its replica's and
+//! tool's average: optimism for new keys is free exploration. Learning is online SGD on the
+//! residual with a per-weight rate `max(1/(n + 1), floor)` (a running mean until the floor): a
+//! weight seen rarely takes most of the residual (it is the least known), a mature one moves at
+//! the floor rate so it can track drift; the rates are scaled to sum to at most 1 so the
+//! prediction never overshoots. (With `1/(n + 2)` a new key absorbed only half its first
+//! residual; replay on the `drift` scenario measured p95 57.3 → 39.7 ms from this change.)
 //!
 //! Forgetting is lazy: every weight stores the epoch it was learned in. When change detection
 //! bumps a replica's (or a pattern × replica's) epoch, weights from an older epoch count as seen
@@ -33,18 +24,24 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Which term a weight belongs to (mixed into its hash).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Term {
-    /// Counter only: outcomes on the replica (its value stays 0, see the module doc).
     Replica = 0,
     Tool = 1,
     Size = 2,
     Key = 3,
     Pattern = 4,
-    /// The tool's mean over the whole pool (replica-independent).
+    /// The tool's mean over the whole pool, the backoff for a tool the replica never served.
     PoolTool = 5,
 }
 
 /// The replica index the pool-wide terms are stored under.
 const POOL_WIDE: u32 = u32::MAX;
+
+/// Share of the residual the replica term takes relative to the others. Why: it sees every
+/// outcome on the replica, so at full rate a replica slow at one tool put a large part of that
+/// slowness into it and an unseen tool there was predicted slow (issue 4). Replay (20K, seed 1)
+/// with 0.1, per-tool size, the pool-tool backoff and idle-only sampling: affinity p95 59.2 →
+/// 39.3 ms, but swarm (300 tools) 41.0 → 45.5 ms: rarely seen tools lost the shared knowledge.
+const REPLICA_SHARE: f32 = 0.1;
 
 /// One weight: value, observation count (saturating) and learning epoch, packed in 64 bits so
 /// a reader never sees a torn entry.
@@ -119,7 +116,6 @@ pub(crate) struct Epochs {
 impl Epochs {
     fn for_term(self, term: Term) -> u16 {
         match term {
-            // Pool-wide knowledge is not the replica's: a change on one replica keeps it.
             Term::PoolTool => 0,
             Term::Replica | Term::Tool | Term::Size => self.replica,
             Term::Key | Term::Pattern => self.replica.wrapping_add(self.pattern),
@@ -175,14 +171,12 @@ impl WeightTable {
         Weight::unpack(self.entries[slot].load(Ordering::Relaxed))
     }
 
-    /// The (term, slot) pairs for `replica`, coarse to fine (the order stagewise learning
-    /// follows).
+    /// The (term, slot) pairs that make up the prediction for `replica`.
     fn terms(&self, t: &RequestTerms, replica: u32) -> ([(Term, usize); MAX_TERMS], usize) {
         let mut out = [(Term::Replica, 0); MAX_TERMS];
         out[0] = (Term::Replica, self.slot(Term::Replica, 0, replica));
-        out[1] = (Term::PoolTool, self.slot(Term::PoolTool, t.tool, POOL_WIDE));
-        out[2] = (Term::Tool, self.slot(Term::Tool, t.tool, replica));
-        out[3] = (
+        out[1] = (Term::Tool, self.slot(Term::Tool, t.tool, replica));
+        out[2] = (
             Term::Size,
             // Per tool: a replica-wide size weight carried one tool's slowness to the others.
             self.slot(
@@ -191,15 +185,16 @@ impl WeightTable {
                 replica,
             ),
         );
+        out[3] = (Term::Key, self.slot(Term::Key, t.key, replica));
         let mut n = 4;
         if let Some(p) = t.pattern {
-            out[n] = (
+            out[4] = (
                 Term::Pattern,
                 self.slot(Term::Pattern, u64::from(p), replica),
             );
-            n += 1;
+            n = 5;
         }
-        out[n] = (Term::Key, self.slot(Term::Key, t.key, replica));
+        out[n] = (Term::PoolTool, self.slot(Term::PoolTool, t.tool, POOL_WIDE));
         (out, n + 1)
     }
 
@@ -210,10 +205,11 @@ impl WeightTable {
         let mut pool_tool = 0.0;
         for &(term, slot) in &terms[..n] {
             let w = self.load(slot);
-            match term {
-                Term::PoolTool => pool_tool = f64::from(w.value),
-                _ => p.log_ms += f64::from(w.value),
+            if term == Term::PoolTool {
+                pool_tool = f64::from(w.value);
+                continue;
             }
+            p.log_ms += f64::from(w.value);
             match term {
                 Term::Replica => p.replica_count = w.effective_count(epochs.for_term(term)),
                 Term::Tool => p.tool_count = w.effective_count(epochs.for_term(term)),
@@ -228,9 +224,8 @@ impl WeightTable {
         p
     }
 
-    /// One stagewise step towards `target_log` given the prediction's other parts (`offset`,
-    /// e.g. the adapter's): each term, coarse to fine, moves towards what the coarser terms
-    /// (already moved) leave unexplained. Returns the residual before the step.
+    /// One SGD step towards `target_log` given the prediction's other parts (`offset`, e.g. the
+    /// adapter's). Returns the residual before the step.
     pub(crate) fn learn(
         &self,
         t: &RequestTerms,
@@ -240,34 +235,45 @@ impl WeightTable {
         offset: f64,
         lr_floor: f32,
     ) -> f64 {
-        let predicted = offset + self.predict(t, replica, epochs).log_ms;
-        let residual = target_log - predicted;
-        // Clip the target, not each term's step: one absurd outcome (a 60 s timeout) must not
-        // wreck the weights, and a clipped coarse term must not push the excess into finer ones.
-        let target_log = predicted + residual.clamp(-3.0, 3.0);
         let (terms, n) = self.terms(t, replica);
-        // What the terms coarser than the current one predict (after their step).
-        let mut coarser = offset;
-        for &(term, slot) in &terms[..n] {
+        let mut weights = [Weight::default(); MAX_TERMS];
+        let mut rates = [0f32; MAX_TERMS];
+        let predicted = offset + self.predict(t, replica, epochs).log_ms;
+        let mut rate_sum = 0f32;
+        for i in 0..n {
+            let (term, slot) = terms[i];
+            weights[i] = self.load(slot);
+            let seen = weights[i].effective_count(epochs.for_term(term));
+            rates[i] = (1.0 / (seen as f32 + 1.0)).max(lr_floor);
+            match term {
+                Term::Replica => rates[i] *= REPLICA_SHARE,
+                // Beside the sum: learns the pool's mean of the tool on its own.
+                Term::PoolTool => continue,
+                _ => {}
+            }
+            rate_sum += rates[i];
+        }
+        let residual = target_log - predicted;
+        // Clip: one absurd outcome (a 60 s timeout) must not wreck the weights.
+        let step = residual.clamp(-3.0, 3.0) as f32;
+        let scale = if rate_sum > 1.0 { 1.0 / rate_sum } else { 1.0 };
+        for i in 0..n {
+            let (term, slot) = terms[i];
             let epoch = epochs.for_term(term);
-            let old = self.load(slot);
-            let seen = old.effective_count(epoch);
-            let rate = (1.0 / (seen as f32 + 1.0)).max(lr_floor);
-            let step = |base: f64| (target_log - base - f64::from(old.value)) as f32;
-            let value = match term {
-                Term::Replica => 0.0,
-                // Outside the chain: the pool-wide mean is only the backoff for unserved tools,
-                // so one replica's drift never moves another replica's prediction.
-                Term::PoolTool => old.value + rate * step(offset),
-                _ => {
-                    let v = old.value + rate * step(coarser);
-                    coarser += f64::from(v);
-                    v
-                }
+            let old = weights[i];
+            let count = old
+                .effective_count(epoch)
+                .saturating_add(1)
+                .min(u32::from(u16::MAX));
+            let delta = if term == Term::PoolTool {
+                let own = (target_log - offset - f64::from(old.value)).clamp(-3.0, 3.0) as f32;
+                rates[i] * own
+            } else {
+                rates[i] * scale * step
             };
             let w = Weight {
-                value,
-                count: seen.saturating_add(1).min(u32::from(u16::MAX)) as u16,
+                value: old.value + delta,
+                count: count as u16,
                 epoch,
             };
             self.entries[slot].store(w.pack(), Ordering::Relaxed);

@@ -19,7 +19,9 @@
 //! - **Thompson sampling**: the load term breaks ties only when something is in flight;
 //!   sequential traffic sees zero everywhere, and a deterministic argmin then sends all of it to
 //!   whichever replica's estimate is marginally lower, so the others' estimates never improve.
-//!   Each candidate's log service time is therefore drawn optimistically from its posterior,
+//!   So when no eligible candidate has anything in flight (and only then: under load the draws
+//!   cost p95 in replay and the load term already spreads), each candidate's log service time
+//!   is drawn optimistically from its posterior,
 //!   `mean − sd · |z|` with `z ~ N(0, 1)` (optimistic Thompson sampling: a sample is never
 //!   worse than the mean, so evidence only ever adds exploration, never vetoes a candidate).
 //!   `sd = thompson_scale · σ / √(1 + n)`: `σ` is the candidates' residual spread (the root
@@ -296,9 +298,19 @@ impl RoutingPolicy for VectorPolicy {
                     explored: true,
                 };
             }
-            // A generator of its own, so the draws and argmin's tie-breaking can both borrow
-            // one; off (scale 0), the caller's stream is consumed exactly as without sampling.
-            let mut draws = (self.cfg().thompson_scale > 0.0).then(|| {
+            // Sampling only when the load term cannot break ties (nothing in flight on any
+            // eligible candidate): under load the deterministic argmin does not herd, and
+            // replay measured the draws costing p95 there (affinity +22 %). A generator of its
+            // own, so the draws and argmin's tie-breaking can both borrow one; without draws the
+            // caller's stream is consumed exactly as without sampling.
+            let idle = {
+                let any = any_healthy(query.candidates);
+                query
+                    .candidates
+                    .iter()
+                    .all(|c| !is_eligible(c, any) || c.inflight == 0)
+            };
+            let mut draws = (idle && self.cfg().thompson_scale > 0.0).then(|| {
                 (
                     Rng::seed(rng.next_u64()),
                     self.route_sigma(model, query.candidates),
