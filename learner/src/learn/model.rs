@@ -1,9 +1,11 @@
 //! The additive model of log service time, per replica, over hashed request features.
 //!
 //! `ln(service_ms) ≈ w_replica[r] + w_tool[tool, r] + w_size[tool, bucket, r] + w_key[key, r]
-//!                   + w_pattern[pattern, r]`, where a tool the replica has never served uses
-//! `w_pool_tool[tool]` (the tool's mean over the pool, learned beside the sum) for `w_tool`.
-//! The replica term learns at a tenth of the others' rate ([`REPLICA_SHARE`]).
+//!                   + w_pattern[pattern, r]`
+//!
+//! The replica term learns at a tenth of the others' rate ([`REPLICA_SHARE`]). (A pool-wide
+//! tool mean as the backoff for a tool the replica never served was tried: replay swarm p95
+//! 43.4 → 45.5 ms with it, since replicas differ in overall speed.)
 //!
 //! All terms live in one fixed table of atomics per pool (feature hashing, no allocation after
 //! start, lock-free reads). Weights start at zero, so an unseen key predicts its replica's and
@@ -29,18 +31,13 @@ pub(crate) enum Term {
     Size = 2,
     Key = 3,
     Pattern = 4,
-    /// The tool's mean over the whole pool, the backoff for a tool the replica never served.
-    PoolTool = 5,
 }
-
-/// The replica index the pool-wide terms are stored under.
-const POOL_WIDE: u32 = u32::MAX;
 
 /// Share of the residual the replica term takes relative to the others. Why: it sees every
 /// outcome on the replica, so at full rate a replica slow at one tool put a large part of that
 /// slowness into it and an unseen tool there was predicted slow (issue 4). Replay (20K, seed 1)
-/// with 0.1, per-tool size, the pool-tool backoff and idle-only sampling: affinity p95 59.2 →
-/// 39.3 ms, but swarm (300 tools) 41.0 → 45.5 ms: rarely seen tools lost the shared knowledge.
+/// with 0.1, per-tool size and idle-only sampling, vs main: affinity p95 59.2 → 39.0 ms,
+/// drift 36.8 → 36.9, swarm (300 tools) 41.0 → 43.4 ms. 0.3 measured the same on swarm.
 const REPLICA_SHARE: f32 = 0.1;
 
 /// One weight: value, observation count (saturating) and learning epoch, packed in 64 bits so
@@ -116,7 +113,6 @@ pub(crate) struct Epochs {
 impl Epochs {
     fn for_term(self, term: Term) -> u16 {
         match term {
-            Term::PoolTool => 0,
             Term::Replica | Term::Tool | Term::Size => self.replica,
             Term::Key | Term::Pattern => self.replica.wrapping_add(self.pattern),
         }
@@ -149,7 +145,7 @@ pub(crate) struct WeightTable {
     mask: u64,
 }
 
-const MAX_TERMS: usize = 6;
+const MAX_TERMS: usize = 5;
 
 impl WeightTable {
     pub(crate) fn new(bits: u8) -> WeightTable {
@@ -194,21 +190,15 @@ impl WeightTable {
             );
             n = 5;
         }
-        out[n] = (Term::PoolTool, self.slot(Term::PoolTool, t.tool, POOL_WIDE));
-        (out, n + 1)
+        (out, n)
     }
 
     /// Predicts `ln(service_ms)` of the request on `replica`.
     pub(crate) fn predict(&self, t: &RequestTerms, replica: u32, epochs: Epochs) -> Prediction {
         let (terms, n) = self.terms(t, replica);
         let mut p = Prediction::default();
-        let mut pool_tool = 0.0;
         for &(term, slot) in &terms[..n] {
             let w = self.load(slot);
-            if term == Term::PoolTool {
-                pool_tool = f64::from(w.value);
-                continue;
-            }
             p.log_ms += f64::from(w.value);
             match term {
                 Term::Replica => p.replica_count = w.effective_count(epochs.for_term(term)),
@@ -216,10 +206,6 @@ impl WeightTable {
                 Term::Key => p.key_count = w.effective_count(epochs.for_term(term)),
                 _ => {}
             }
-        }
-        // Backoff: a tool the replica has never served is predicted at the pool's mean for it.
-        if p.tool_count == 0 {
-            p.log_ms += pool_tool;
         }
         p
     }
@@ -245,11 +231,8 @@ impl WeightTable {
             weights[i] = self.load(slot);
             let seen = weights[i].effective_count(epochs.for_term(term));
             rates[i] = (1.0 / (seen as f32 + 1.0)).max(lr_floor);
-            match term {
-                Term::Replica => rates[i] *= REPLICA_SHARE,
-                // Beside the sum: learns the pool's mean of the tool on its own.
-                Term::PoolTool => continue,
-                _ => {}
+            if term == Term::Replica {
+                rates[i] *= REPLICA_SHARE;
             }
             rate_sum += rates[i];
         }
@@ -265,14 +248,8 @@ impl WeightTable {
                 .effective_count(epoch)
                 .saturating_add(1)
                 .min(u32::from(u16::MAX));
-            let delta = if term == Term::PoolTool {
-                let own = (target_log - offset - f64::from(old.value)).clamp(-3.0, 3.0) as f32;
-                rates[i] * own
-            } else {
-                rates[i] * scale * step
-            };
             let w = Weight {
-                value: old.value + delta,
+                value: old.value + rates[i] * scale * step,
                 count: count as u16,
                 epoch,
             };

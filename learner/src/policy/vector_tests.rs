@@ -281,7 +281,7 @@ fn sequential_slow_tool(cfg: &VectorConfig, seed: u64) -> ([u64; 3], [u64; 3]) {
         let now = Nanos::from_ms(i as f64);
         let replica = c[p.choose(&query(&f, &c, now), rng).index].replica;
         observe(&p, &f, replica, latency(rng, tool, replica), now);
-        if i % 200 == 0 {
+        if i.is_multiple_of(200) {
             p.background_tick(now);
         }
         replica as usize
