@@ -50,6 +50,14 @@ impl Rng {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
+    /// A standard normal draw (Box–Muller; the second variate is dropped, which keeps the
+    /// generator stateless beyond its four words).
+    pub fn normal(&mut self) -> f64 {
+        let u = self.unit().max(f64::MIN_POSITIVE);
+        let v = self.unit();
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+    }
+
     /// Two distinct indices uniform in `[0, n)`; `n` must be >= 2.
     pub fn two_distinct(&mut self, n: usize) -> (usize, usize) {
         debug_assert!(n >= 2, "two_distinct needs two candidates");
@@ -84,5 +92,19 @@ mod tests {
         for c in counts {
             assert!((9_000..11_000).contains(&c), "{counts:?}");
         }
+        let n = 40_000;
+        let (mut sum, mut sq) = (0.0, 0.0);
+        for _ in 0..n {
+            let z = a.normal();
+            assert!(z.is_finite());
+            sum += z;
+            sq += z * z;
+        }
+        let mean = sum / f64::from(n);
+        let var = sq / f64::from(n) - mean * mean;
+        assert!(
+            mean.abs() < 0.03 && (var - 1.0).abs() < 0.05,
+            "{mean} {var}"
+        );
     }
 }

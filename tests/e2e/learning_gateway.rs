@@ -214,4 +214,56 @@ fn the_vector_policy_moves_a_slow_tool_off_the_slow_replica() {
         on_slow <= 6,
         "after warm-up, {on_slow} of 60 search_code calls still went to the slow replica: {after:?}"
     );
+    // Issue 4: the slow replica must keep serving the tools it is not slow at. Sequential calls
+    // have nothing in flight anywhere, so the load term never breaks ties: only the policy's
+    // own exploration and uncertainty keep them from herding onto one replica.
+    let puts: Vec<u32> = (0..60)
+        .map(|i| {
+            id += 1;
+            replica_of(&call(
+                &gw,
+                &session,
+                id,
+                "kv_put",
+                json!({"key": format!("k{i}"), "value": "v"}),
+            ))
+        })
+        .collect();
+    let on_replica = |r: u32| puts.iter().filter(|p| **p == r).count();
+    let why = explain(&gw, "kv_put", json!({"key": "k-next", "value": "v"}));
+    // Round-robin would send 20 of 60 to each replica.
+    assert!(
+        on_replica(1) >= 10,
+        "only {} of 60 kv_put calls went to replica 1 (0: {}, 2: {}): {puts:?}\nexplain: {why}",
+        on_replica(1),
+        on_replica(0),
+        on_replica(2)
+    );
+    // search_code still avoids the slow replica after the kv_put phase.
+    let last: Vec<u32> = (0..30)
+        .map(|round| {
+            id += 1;
+            let repo = repos[round % repos.len()];
+            replica_of(&call(
+                &gw,
+                &session,
+                id,
+                "search_code",
+                json!({"repo": repo, "query": "fn main"}),
+            ))
+        })
+        .collect();
+    let on_slow = last.iter().filter(|r| **r == 1).count();
+    assert!(
+        on_slow <= 3,
+        "after the kv_put phase, {on_slow} of 30 search_code calls went to the slow replica: {last:?}"
+    );
+}
+
+/// What the gateway's policy would do with a `tools/call` (`POST /admin/route/explain`).
+fn explain(gw: &Gateway, tool: &str, arguments: Value) -> String {
+    let body = json!({"jsonrpc": "2.0", "id": 0, "method": "tools/call", "params": {"name": tool, "arguments": arguments}});
+    HttpRequest::post_json("/admin/route/explain", &body)
+        .send(gw.authority())
+        .map_or_else(|e| format!("explain failed: {e}"), |r| r.text())
 }

@@ -12,7 +12,7 @@ const Z_CLIP: f64 = 4.0;
 /// Weight of a new squared residual in the long-run variance.
 const VAR_ALPHA: f64 = 0.01;
 /// Variance assumed before any residual (σ = 0.3 in log space, a typical service jitter).
-const INITIAL_VAR: f64 = 0.09;
+pub(crate) const INITIAL_VAR: f64 = 0.09;
 
 /// CUSUM state for one stream of residuals.
 #[derive(Clone, Debug, PartialEq)]

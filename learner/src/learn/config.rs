@@ -19,6 +19,14 @@ pub struct VectorConfig {
     /// Observations a replica needs before its own prediction is trusted; until then it is
     /// predicted as fast as the best trusted candidate (optimism: a new replica gets tried).
     pub replica_warmup: u32,
+    /// Observations a tool needs on a replica before that replica's prediction for it is
+    /// trusted; until then it is predicted no slower than the best candidate that knows the
+    /// tool (optimism per tool: a replica slow at one tool still gets tried at the others).
+    pub tool_warmup: u32,
+    /// Scale of the optimistic Thompson sample on each candidate's predicted log service time
+    /// (1 = the posterior spread, 0 = off: deterministic argmin, which herds sequential traffic
+    /// onto whichever replica's estimate is marginally lower).
+    pub thompson_scale: f64,
     /// Probability of a directed exploration step. Calibration: above ~2 % p95 rose 2–5 %.
     pub explore_rate: f64,
     /// Floor of every weight's learning rate: how fast old knowledge is overwritten.
@@ -54,6 +62,8 @@ impl Default for VectorConfig {
             max_replicas: 64,
             warmup: 64,
             replica_warmup: 4,
+            tool_warmup: 2,
+            thompson_scale: 1.0,
             explore_rate: 0.01,
             lr_floor: 0.02,
             evidence_weight: 0.5,
@@ -93,6 +103,20 @@ impl VectorConfig {
                 "vector.max_replicas",
                 self.max_replicas,
                 "must be in 1..=1024",
+            ));
+        }
+        if self.tool_warmup > 1_000 {
+            return Err(invalid(
+                "vector.tool_warmup",
+                self.tool_warmup,
+                "must be <= 1000",
+            ));
+        }
+        if !(0.0..=4.0).contains(&self.thompson_scale) {
+            return Err(invalid(
+                "vector.thompson_scale",
+                self.thompson_scale,
+                "must be in [0, 4] (0 = off)",
             ));
         }
         if !(0.0..=0.05).contains(&self.explore_rate) {

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use parking_lot::{Mutex, RwLock};
 
 use super::adapter::{Adapter, Projection};
-use super::change::Cusum;
+use super::change::{Cusum, INITIAL_VAR as INITIAL_RESIDUAL_VAR};
 use super::config::VectorConfig;
 use super::model::{Epochs, RequestTerms, WeightTable};
 use super::patterns::PatternBank;
@@ -33,6 +33,26 @@ pub(crate) struct ReplicaState {
     pub(crate) was_unhealthy: AtomicBool,
     /// Changes detected so far.
     pub(crate) alarms: AtomicU64,
+    /// The CUSUM's long-run residual variance as `f64` bits (0 = none yet), mirrored here so
+    /// routing reads it without taking the detector's lock.
+    residual_var: AtomicU64,
+}
+
+impl ReplicaState {
+    /// Standard deviation of this replica's prediction residuals (log space).
+    pub(crate) fn residual_sd(&self) -> f64 {
+        match self.residual_var.load(Ordering::Relaxed) {
+            0 => INITIAL_RESIDUAL_VAR.sqrt(),
+            bits => f64::from_bits(bits).sqrt(),
+        }
+    }
+
+    /// Sets the mirrored residual variance (after a learning step or a snapshot restore).
+    pub(crate) fn set_residual_var(&self, var: f64) {
+        if var.is_finite() && var > 0.0 {
+            self.residual_var.store(var.to_bits(), Ordering::Relaxed);
+        }
+    }
 }
 
 /// A request as the model sees it: computed once per route, reused for every candidate.
@@ -49,6 +69,8 @@ pub(crate) struct CandidatePrediction {
     pub(crate) log_ms: f64,
     /// Outcomes behind the replica term.
     pub(crate) replica_count: u32,
+    /// Outcomes behind the tool term.
+    pub(crate) tool_count: u32,
     /// Outcomes behind the exact-key term.
     pub(crate) key_count: u32,
     /// Outcomes behind the neighbour evidence used.
@@ -142,6 +164,7 @@ impl PoolModel {
         CandidatePrediction {
             log_ms,
             replica_count: p.replica_count,
+            tool_count: p.tool_count,
             key_count: p.key_count,
             evidence_count,
         }
@@ -184,7 +207,13 @@ impl PoolModel {
         {
             a.learn(features.embedding, proj, replica, residual);
         }
-        self.replicas[replica as usize].cusum.lock().add(residual);
+        let state = &self.replicas[replica as usize];
+        let var = {
+            let mut cusum = state.cusum.lock();
+            cusum.add(residual);
+            cusum.variance()
+        };
+        state.set_residual_var(var);
         if let Some(p) = ctx.terms.pattern {
             self.patterns.record(p, replica, observed, residual);
         }

@@ -174,7 +174,9 @@ fn import_pool(cfg: &super::VectorConfig, s: PoolState) -> Result<PoolModel, Lea
         .zip(&s.replica_variances)
     {
         r.epoch.store(*e, Ordering::Relaxed);
-        r.cusum.lock().set_variance(*v);
+        let mut cusum = r.cusum.lock();
+        cusum.set_variance(*v);
+        r.set_residual_var(cusum.variance());
     }
     let mut cells = Vec::with_capacity(s.cells.len());
     for c in s.cells {

@@ -250,3 +250,86 @@ fn adapter_switch_runs_end_to_end() {
     q.restore(&bytes).unwrap();
     assert_eq!(q.snapshot(), bytes);
 }
+
+/// Issue 4's shape, as in the e2e test: three replicas, replica 1 is 40x slower at one tool
+/// (`search`), every other tool costs the same everywhere; one request at a time, so nothing
+/// is ever in flight and the load term never breaks a tie. Returns how many of the `search`
+/// calls after warm-up and of 60 following `put` calls (each a new key) each replica served.
+fn sequential_slow_tool(cfg: &VectorConfig, seed: u64) -> ([u64; 3], [u64; 3]) {
+    const SEARCH: u64 = 100;
+    const PUT: u64 = 101;
+    let p = VectorPolicy::new(cfg, &PeakEwmaConfig::default());
+    let c = healthy(3);
+    let mut rng = Rng::seed(seed);
+    // Service time with the demo's ±10 % jitter plus a transport overhead the replica does not
+    // control (the gateway measures the whole round trip).
+    let latency = |rng: &mut Rng, tool: u64, replica: u32| {
+        let base = match (tool, replica) {
+            (SEARCH, 1) => 120.0,
+            (SEARCH, _) => 3.0,
+            _ => 0.4,
+        };
+        noisy(rng, base) + 0.2 + 0.2 * rng.unit()
+    };
+    let run = |i: u64, tool: u64, key: u64, rng: &mut Rng| {
+        let f = RequestFeatures {
+            embedding: &[],
+            key,
+            tool,
+            size: 40,
+        };
+        let now = Nanos::from_ms(i as f64);
+        let replica = c[p.choose(&query(&f, &c, now), rng).index].replica;
+        observe(&p, &f, replica, latency(rng, tool, replica), now);
+        if i.is_multiple_of(200) {
+            p.background_tick(now);
+        }
+        replica as usize
+    };
+    let mut search = [0u64; 3];
+    for i in 0..120 {
+        let r = run(i, SEARCH, i % 6, &mut rng);
+        if i >= 60 {
+            search[r] += 1;
+        }
+    }
+    let mut put = [0u64; 3];
+    for i in 0..60 {
+        put[run(120 + i, PUT, 1_000 + i, &mut rng)] += 1;
+    }
+    (search, put)
+}
+
+#[test]
+fn sequential_traffic_is_not_herded_off_a_replica_slow_at_one_tool() {
+    for seed in 0..8 {
+        let (search, put) = sequential_slow_tool(&VectorConfig::default(), seed);
+        assert!(
+            search[1] <= 6,
+            "seed {seed}: search went to the slow replica {search:?}"
+        );
+        // Round-robin would give each replica 20 of 60.
+        assert!(
+            put.iter().all(|&n| n >= 10),
+            "seed {seed}: put calls herded {put:?}"
+        );
+    }
+}
+
+#[test]
+fn without_sampling_and_tool_optimism_sequential_traffic_herds() {
+    // The ablation behind the test above: the deterministic argmin with replica-level
+    // optimism only (the policy before issue 4) sends the puts to one replica.
+    let cfg = VectorConfig {
+        thompson_scale: 0.0,
+        tool_warmup: 0,
+        ..VectorConfig::default()
+    };
+    let herded = (0..8)
+        .filter(|&seed| {
+            let (_, put) = sequential_slow_tool(&cfg, seed);
+            put[1] < 10 || put.iter().any(|&n| n >= 50)
+        })
+        .count();
+    assert!(herded >= 6, "only {herded} of 8 seeds herded");
+}
