@@ -231,9 +231,11 @@ fn the_vector_policy_moves_a_slow_tool_off_the_slow_replica() {
         .collect();
     let on_replica = |r: u32| puts.iter().filter(|p| **p == r).count();
     let why = explain(&gw, "kv_put", json!({"key": "k-next", "value": "v"}));
-    // Round-robin would send 20 of 60 to each replica.
+    // Round-robin would send 20 of 60 to each replica; herding sends 0 to 3 (the policy before
+    // this fix: 0 of 60). 6 (10 %) separates "still used" from "herded away" with room for
+    // the run-to-run variation of real processes on a loaded machine.
     assert!(
-        on_replica(1) >= 10,
+        on_replica(1) >= 6,
         "only {} of 60 kv_put calls went to replica 1 (0: {}, 2: {}): {puts:?}\nexplain: {why}",
         on_replica(1),
         on_replica(0),
