@@ -193,25 +193,23 @@ fn the_vector_policy_moves_a_slow_tool_off_the_slow_replica() {
     let session = initialize(&gw);
     let repos = ["vecgate", "tokio", "hyper", "tower", "serde", "rkyv"];
     let mut id = 0;
-    let mut search = |round: usize| {
+    // One call of `tool`, answered by which replica.
+    let mut replica_for = |tool: &str, args: serde_json::Value| {
         id += 1;
-        let repo = repos[round % repos.len()];
-        replica_of(&call(
-            &gw,
-            &session,
-            id,
-            "search_code",
-            json!({"repo": repo, "query": "fn main"}),
-        ))
+        replica_of(&call(&gw, &session, id, tool, args))
     };
+    let search_args =
+        |round: usize| json!({"repo": repos[round % repos.len()], "query": "fn main"});
     // Warm-up. The policy keeps sampling a little-known replica optimistically while nothing
     // is in flight (issue 4's Thompson draws), so its first search_code calls after 60 rounds
     // could still reach the slow replica on a loaded machine (7 of 60 seen once); 90 leaves
     // the sampling time to settle.
     for round in 0..90 {
-        search(round);
+        replica_for("search_code", search_args(round));
     }
-    let after: Vec<u32> = (0..60).map(&mut search).collect();
+    let after: Vec<u32> = (0..60)
+        .map(|round| replica_for("search_code", search_args(round)))
+        .collect();
     let on_slow = after.iter().filter(|r| **r == 1).count();
     // Round-robin would send 20 of 60 there.
     assert!(
@@ -222,16 +220,7 @@ fn the_vector_policy_moves_a_slow_tool_off_the_slow_replica() {
     // have nothing in flight anywhere, so the load term never breaks ties: only the policy's
     // own exploration and uncertainty keep them from herding onto one replica.
     let puts: Vec<u32> = (0..60)
-        .map(|i| {
-            id += 1;
-            replica_of(&call(
-                &gw,
-                &session,
-                id,
-                "kv_put",
-                json!({"key": format!("k{i}"), "value": "v"}),
-            ))
-        })
+        .map(|i| replica_for("kv_put", json!({"key": format!("k{i}"), "value": "v"})))
         .collect();
     let on_replica = |r: u32| puts.iter().filter(|p| **p == r).count();
     let why = explain(&gw, "kv_put", json!({"key": "k-next", "value": "v"}));
@@ -249,17 +238,7 @@ fn the_vector_policy_moves_a_slow_tool_off_the_slow_replica() {
     );
     // search_code still avoids the slow replica after the kv_put phase.
     let last: Vec<u32> = (0..30)
-        .map(|round| {
-            id += 1;
-            let repo = repos[round % repos.len()];
-            replica_of(&call(
-                &gw,
-                &session,
-                id,
-                "search_code",
-                json!({"repo": repo, "query": "fn main"}),
-            ))
-        })
+        .map(|round| replica_for("search_code", search_args(round)))
         .collect();
     let on_slow = last.iter().filter(|r| **r == 1).count();
     assert!(
