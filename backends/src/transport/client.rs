@@ -110,21 +110,40 @@ impl HttpClient {
     /// connection to the pool.
     pub(crate) async fn request(
         &self,
+        request: Request<Full<Bytes>>,
+    ) -> Result<Response<UpstreamBody>, ClientError> {
+        self.upstream(request.uri())?.request(request).await
+    }
+
+    /// The connections to `uri`'s host, for a caller that sends there often (a replica's
+    /// session): its requests then skip the host lookup.
+    pub(crate) fn upstream(&self, uri: &Uri) -> Result<Upstream, ClientError> {
+        let authority = uri.authority().ok_or(ClientError::NoHost)?;
+        Ok(Upstream {
+            host: self.host(authority),
+        })
+    }
+}
+
+/// The pooled connections to one host (see [`HttpClient::upstream`]).
+#[derive(Clone)]
+pub(crate) struct Upstream {
+    host: Arc<Host>,
+}
+
+impl Upstream {
+    /// Like [`HttpClient::request`]; `request`'s URI must name this upstream's host.
+    pub(crate) async fn request(
+        &self,
         mut request: Request<Full<Bytes>>,
     ) -> Result<Response<UpstreamBody>, ClientError> {
-        let authority = request
-            .uri()
-            .authority()
-            .cloned()
-            .ok_or(ClientError::NoHost)?;
-        let host = self.host(&authority);
         origin_form(&mut request);
         if !request.headers().contains_key(HOST)
-            && let Some(value) = &host.host_header
+            && let Some(value) = &self.host.host_header
         {
             request.headers_mut().insert(HOST, value.clone());
         }
-        host.send(request).await
+        self.host.send(request).await
     }
 }
 

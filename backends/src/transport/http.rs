@@ -12,7 +12,7 @@
 //! offers one (`405` means it does not).
 
 pub(crate) use super::client::HttpClient;
-use super::client::UpstreamBody;
+use super::client::{Upstream, UpstreamBody};
 use super::event_stream::Parser;
 use crate::jsonrpc::{Kind, Message};
 use crate::mux::{BoxFuture, DirectSend, Mux, Origin};
@@ -67,7 +67,7 @@ pub(crate) fn parse_headers(
 }
 
 struct Session {
-    client: HttpClient,
+    upstream: Upstream,
     url: Uri,
     headers: Vec<(HeaderName, HeaderValue)>,
     mux: Arc<Mux>,
@@ -83,8 +83,16 @@ pub(crate) fn start(
     mux: Arc<Mux>,
     mut outbound: mpsc::Receiver<Message>,
 ) -> JoinHandle<()> {
+    // `parse_url` admits only URLs with a host, so this fails only for a caller's bug.
+    let upstream = match client.upstream(&url) {
+        Ok(upstream) => upstream,
+        Err(e) => {
+            mux.close(format!("{url}: {e}"));
+            return tokio::spawn(async {});
+        }
+    };
     let session = Arc::new(Session {
-        client,
+        upstream,
         url,
         headers,
         mux,
@@ -155,7 +163,7 @@ impl Session {
         };
         let method = message.method.clone();
         let request = self.request(Method::POST, ACCEPT_BOTH, Bytes::from(message.to_bytes()));
-        let response = match self.client.request(request).await {
+        let response = match self.upstream.request(request).await {
             Ok(response) => response,
             Err(e) => {
                 // The server is unreachable: every call on this session is lost.
@@ -281,7 +289,7 @@ impl Session {
             if let Ok(value) = HeaderValue::try_from(last) {
                 request.headers_mut().insert(LAST_EVENT_ID, value);
             }
-            match self.client.request(request).await {
+            match self.upstream.request(request).await {
                 Ok(response) if response.status().is_success() => body = response.into_body(),
                 Ok(_) => break,
                 Err(e) => {
@@ -365,7 +373,7 @@ impl Session {
                 request.headers_mut().insert(LAST_EVENT_ID, last);
             }
             let response = tokio::select! {
-                r = self.client.request(request) => r,
+                r = self.upstream.request(request) => r,
                 _ = self.mux.closed_token().cancelled() => return,
             };
             match response {
@@ -408,7 +416,7 @@ impl Session {
             return;
         }
         let request = self.request(Method::DELETE, ACCEPT_BOTH, Bytes::new());
-        let _ = tokio::time::timeout(Duration::from_secs(1), self.client.request(request)).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.upstream.request(request)).await;
     }
 }
 
