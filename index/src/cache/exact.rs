@@ -4,7 +4,7 @@ use super::key::{CacheKey, Target, pool_tag, target_tag};
 use bytes::Bytes;
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// Bytes charged per entry on top of its key and value (slot, map and tag bookkeeping).
 pub const ENTRY_OVERHEAD: usize = 160;
@@ -14,6 +14,47 @@ const NIL: u32 = u32::MAX;
 /// Invalidation generations, one slot per `pool % GENERATIONS` (pools sharing a slot only
 /// make a racing store more conservative).
 const GENERATIONS: usize = 256;
+/// Live-entry counters, one per `tag % TAG_COUNTERS` (tags sharing a counter only make an
+/// invalidation scan when it could have skipped).
+const TAG_COUNTERS: usize = 4096;
+
+/// How many live entries carry each tag (modulo [`TAG_COUNTERS`]), so that invalidating a tag
+/// no entry carries (every write call to a pool with nothing cached, the common case) is one
+/// atomic load instead of a walk over all 16 shard locks.
+///
+/// Counts are changed under the shard lock of the entry concerned and read without a lock.
+/// Every access is `SeqCst` because an insert that checks a generation pairs with an
+/// invalidation like Dekker's mutual exclusion: the insert raises the count *before* it reads
+/// the generation, the invalidation bumps the generation *before* it reads the count, so
+/// either the insert sees the new generation (and refuses) or the invalidation sees the count
+/// (and scans, waiting on the shard lock the insert holds).
+struct TagCounts(Box<[AtomicU32]>);
+
+impl TagCounts {
+    fn new() -> TagCounts {
+        TagCounts((0..TAG_COUNTERS).map(|_| AtomicU32::new(0)).collect())
+    }
+
+    fn counter(&self, tag: u64) -> &AtomicU32 {
+        &self.0[(tag % TAG_COUNTERS as u64) as usize]
+    }
+
+    fn add(&self, tags: &[u64; 2]) {
+        for &tag in tags {
+            self.counter(tag).fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn sub(&self, tags: &[u64; 2]) {
+        for &tag in tags {
+            self.counter(tag).fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    fn none_carry(&self, tag: u64) -> bool {
+        self.counter(tag).load(Ordering::SeqCst) == 0
+    }
+}
 
 /// Exact cache configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,9 +171,10 @@ impl Shard {
         self.head = i;
     }
 
-    fn remove(&mut self, i: u32) -> Slot {
+    fn remove(&mut self, i: u32, counts: &TagCounts) -> Slot {
         self.unlink(i);
         let slot = self.slots[i as usize].take().expect("live slot");
+        counts.sub(&slot.tags);
         self.map.remove(&slot.hash);
         for tag in slot.tags {
             if let Some(set) = self.tags.get_mut(&tag) {
@@ -165,6 +207,7 @@ pub struct ExactCache {
     stale_refused: AtomicU64,
     /// Bumped (before any shard is touched) by every invalidation of a pool.
     generations: Box<[AtomicU64]>,
+    tag_counts: TagCounts,
 }
 
 impl ExactCache {
@@ -184,6 +227,7 @@ impl ExactCache {
             too_large: AtomicU64::new(0),
             stale_refused: AtomicU64::new(0),
             generations: (0..GENERATIONS).map(|_| AtomicU64::new(0)).collect(),
+            tag_counts: TagCounts::new(),
         }
     }
 
@@ -195,7 +239,8 @@ impl ExactCache {
     /// [`ExactCache::insert_if_unchanged`] with the answer: a read that started before a write
     /// and finished after the write's invalidation would otherwise store a stale answer.
     pub fn generation(&self, pool: u32) -> u64 {
-        self.generation_slot(pool).load(Ordering::Acquire)
+        // SeqCst: see `TagCounts`.
+        self.generation_slot(pool).load(Ordering::SeqCst)
     }
 
     /// A cache whose key hash is `hasher` (tests force collisions with it).
@@ -208,6 +253,23 @@ impl ExactCache {
             hasher,
             ..ExactCache::new(config)
         }
+    }
+
+    /// Whether every tag counter equals the number of live entries carrying its tags.
+    #[cfg(test)]
+    pub(crate) fn tag_counts_are_exact(&self) -> bool {
+        let mut expected = vec![0u32; TAG_COUNTERS];
+        for shard in self.shards.iter() {
+            for slot in shard.lock().slots.iter().flatten() {
+                for &tag in &slot.tags {
+                    expected[(tag % TAG_COUNTERS as u64) as usize] += 1;
+                }
+            }
+        }
+        expected
+            .iter()
+            .zip(self.tag_counts.0.iter())
+            .all(|(&e, c)| c.load(Ordering::SeqCst) == e)
     }
 
     fn shard(&self, hash: u128) -> &Mutex<Shard> {
@@ -232,7 +294,7 @@ impl ExactCache {
             return None;
         }
         if slot.expires_at_ms <= now_ms {
-            shard.remove(i);
+            shard.remove(i, &self.tag_counts);
             drop(shard);
             self.expirations.fetch_add(1, Ordering::Relaxed);
             self.misses.fetch_add(1, Ordering::Relaxed);
@@ -291,18 +353,22 @@ impl ExactCache {
         let tags = key.tags();
         let mut evicted = 0;
         let mut shard = self.shard(hash).lock();
+        // Counted before the generation is read, so that a racing invalidation cannot skip
+        // this entry (see `TagCounts`).
+        self.tag_counts.add(&tags);
         if generation.is_some_and(|g| g != self.generation(key.pool)) {
+            self.tag_counts.sub(&tags);
             drop(shard);
             self.stale_refused.fetch_add(1, Ordering::Relaxed);
             return false;
         }
         if let Some(&old) = shard.map.get(&hash) {
             // Same key (an update) or a colliding key: the newest answer wins the slot.
-            shard.remove(old);
+            shard.remove(old, &self.tag_counts);
         }
         while shard.bytes + cost > self.shard_budget && shard.tail != NIL {
             let tail = shard.tail;
-            shard.remove(tail);
+            shard.remove(tail, &self.tag_counts);
             evicted += 1;
         }
         let slot = Slot {
@@ -338,13 +404,16 @@ impl ExactCache {
     }
 
     fn invalidate_tag(&self, tag: u64) -> usize {
+        if self.tag_counts.none_carry(tag) {
+            return 0;
+        }
         let mut removed = 0;
         for shard in self.shards.iter() {
             let mut shard = shard.lock();
             if let Some(set) = shard.tags.remove(&tag) {
                 for i in set {
                     if shard.slots[i as usize].is_some() {
-                        shard.remove(i);
+                        shard.remove(i, &self.tag_counts);
                         removed += 1;
                     }
                 }
@@ -357,26 +426,29 @@ impl ExactCache {
 
     /// Drops every entry of `pool` (e.g. the pool's configuration changed). Returns how many.
     pub fn invalidate_pool(&self, pool: u32) -> usize {
-        self.generation_slot(pool).fetch_add(1, Ordering::AcqRel);
+        self.generation_slot(pool).fetch_add(1, Ordering::SeqCst);
         self.invalidate_tag(pool_tag(pool))
     }
 
     /// Drops every entry of (pool, target): `Target::Tool` on `notifications/tools/list_changed`
     /// for each tool, `Target::Resource` on `notifications/resources/updated`. Returns how many.
     pub fn invalidate_target(&self, pool: u32, target: Target<'_>) -> usize {
-        self.generation_slot(pool).fetch_add(1, Ordering::AcqRel);
+        self.generation_slot(pool).fetch_add(1, Ordering::SeqCst);
         self.invalidate_tag(target_tag(pool, target))
     }
 
     /// Drops everything. Returns how many.
     pub fn clear(&self) -> usize {
         for g in self.generations.iter() {
-            g.fetch_add(1, Ordering::AcqRel);
+            g.fetch_add(1, Ordering::SeqCst);
         }
         let mut removed = 0;
         for shard in self.shards.iter() {
             let mut shard = shard.lock();
             removed += shard.map.len();
+            for slot in shard.slots.iter().flatten() {
+                self.tag_counts.sub(&slot.tags);
+            }
             *shard = Shard::new();
         }
         self.invalidations

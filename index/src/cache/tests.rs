@@ -161,9 +161,11 @@ fn byte_bound_evicts_least_recently_used() {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
     /// Whatever the operations, the cache never exceeds its bound, never answers another
-    /// principal's private entry, and answers with the last value inserted for a key.
+    /// principal's private entry, answers with the last value inserted for a key, and its
+    /// per-tag live counts (which let an invalidation skip the shards) stay exact through
+    /// updates, evictions, expiries, invalidations, refused stores and clears.
     #[test]
-    fn model_check(ops in prop::collection::vec((0u8..3, 0usize..3, 0usize..6, 1usize..3000), 1..200)) {
+    fn model_check(ops in prop::collection::vec((0u8..7, 0usize..3, 0usize..6, 1usize..3000), 1..200)) {
         let c = ExactCache::new(ExactCacheConfig { max_bytes: 16 * 8000 });
         let principals = ["a", "b", "c"];
         let args: Vec<String> = (0..6).map(|i| format!("{{\"i\":{i}}}")).collect();
@@ -187,9 +189,28 @@ proptest! {
                         prop_assert_eq!(Some(&v.len()), last.get(&(p, a)));
                     }
                 }
-                _ => { c.invalidate_target(0, Target::Tool("t")); last.clear(); }
+                2 => { c.invalidate_target(0, Target::Tool("t")); last.clear(); }
+                3 => {
+                    // A read past the TTL expires the entry.
+                    prop_assert_eq!(c.get(&k, 5000), None);
+                    last.remove(&(p, a));
+                }
+                4 => {
+                    // A store that raced an invalidation is refused and leaves no count behind.
+                    let g = c.generation(0);
+                    c.invalidate_pool(0);
+                    prop_assert!(!c.insert_if_unchanged(&k, Bytes::from_static(b"x"), 1000, 0, g));
+                    last.clear();
+                }
+                5 => { c.clear(); last.clear(); }
+                _ => {
+                    // Other targets and pools are untouched.
+                    c.invalidate_target(0, Target::Tool("other"));
+                    c.invalidate_pool(1);
+                }
             }
             prop_assert!(c.stats().bytes <= 16 * 8000);
+            prop_assert!(c.tag_counts_are_exact());
         }
     }
 }
@@ -264,4 +285,61 @@ fn a_store_racing_an_invalidation_is_refused_on_every_invalidation_path() {
     let g = c.generation(3);
     assert!(c.insert_if_unchanged(&k, value(), 1000, 0, g));
     assert_eq!(c.get(&k, 1), Some(value()));
+}
+
+#[test]
+fn invalidating_what_no_entry_carries_removes_nothing_and_keeps_the_rest() {
+    let c = cache();
+    assert_eq!(c.invalidate_pool(0), 0);
+    let k = key("alice", 0, Target::Tool("read"), "{}");
+    assert!(c.insert(&k, Bytes::from_static(b"A"), 1000, 0));
+    assert_eq!(c.invalidate_pool(1), 0);
+    assert_eq!(c.invalidate_target(0, Target::Tool("write")), 0);
+    assert_eq!(c.get(&k, 1), Some(Bytes::from_static(b"A")));
+    assert_eq!(c.invalidate_pool(0), 1);
+    assert_eq!(c.invalidate_pool(0), 0);
+    assert!(c.tag_counts_are_exact());
+}
+
+/// Stores racing invalidations from other threads: once an invalidation has returned, no
+/// store that read the generation before it may be left in the cache (the counts that let
+/// invalidation skip the shards must not open that window).
+#[test]
+fn no_store_that_raced_an_invalidation_survives_it() {
+    use std::sync::Arc;
+    let c = Arc::new(cache());
+    let arguments = |w: usize| format!("{{\"w\":{w}}}");
+    // Each writer stores the generation it read as its value.
+    let writers: Vec<_> = (0..2)
+        .map(|w| {
+            let c = c.clone();
+            std::thread::spawn(move || {
+                let args = arguments(w);
+                for _ in 0..20_000 {
+                    let g = c.generation(0);
+                    let k = key("p", 0, Target::Tool("t"), &args);
+                    c.insert_if_unchanged(&k, Bytes::from(g.to_le_bytes().to_vec()), 60_000, 0, g);
+                }
+            })
+        })
+        .collect();
+    // This thread is the only invalidator, so between its invalidations the generation is
+    // fixed, and an entry stored under an older one is a stale answer that survived.
+    for _ in 0..5_000 {
+        c.invalidate_pool(0);
+        let current = c.generation(0);
+        for w in 0..2 {
+            if let Some(v) = c.get(&key("p", 0, Target::Tool("t"), &arguments(w)), 1) {
+                let stored = u64::from_le_bytes(v[..8].try_into().unwrap());
+                assert_eq!(
+                    stored, current,
+                    "an entry stored under generation {stored} survived the bump to {current}"
+                );
+            }
+        }
+    }
+    for w in writers {
+        w.join().unwrap();
+    }
+    assert!(c.tag_counts_are_exact());
 }
