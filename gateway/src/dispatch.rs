@@ -440,25 +440,27 @@ async fn forward(
                 format!("pool {:?} has no replicas", pool.name()),
             )
         })?;
-    let (tx, mut rx) = mpsc::channel(CALL_EVENT_CAPACITY);
-    let call = routed.replica.call(Call {
-        method: method.to_owned(),
-        params,
-        events: Some(tx),
-        timeout: None,
-        after: Some(Arc::clone(session) as Arc<dyn AfterCall>),
-    });
-    tokio::pin!(call);
-    let result = loop {
-        tokio::select! {
-            biased;
-            Some(event) = rx.recv() => relay_call_event(session, event, events).await,
-            result = &mut call => break result,
+    let result = {
+        let (tx, mut rx) = mpsc::channel(CALL_EVENT_CAPACITY);
+        let call = routed.replica.call(Call {
+            method: method.to_owned(),
+            params,
+            events: Some(tx),
+            timeout: None,
+            after: Some(Arc::clone(session) as Arc<dyn AfterCall>),
+        });
+        tokio::pin!(call);
+        loop {
+            tokio::select! {
+                biased;
+                Some(event) = rx.recv() => relay_call_event(session, event, events).await,
+                result = &mut call => break result,
+            }
         }
     };
     let result_bytes = result.as_ref().map_or(0, |r| r.get().len() as u32);
     gw.router
-        .observe(pool_index, &routed, result.is_ok(), result_bytes);
+        .observe(pool_index, routed, result.is_ok(), result_bytes);
     result.map_err(|e| match e {
         CallError::Rpc(raw) => Failure::Upstream(raw),
         other => Failure::Local(other.to_error_object()),

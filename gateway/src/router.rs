@@ -12,10 +12,10 @@ use vecgate_backends::replica::Replica;
 use vecgate_index::snapshot::Snapshot;
 use vecgate_index::store::StoreConfig;
 use vecgate_learner::engine::{
-    Engine, EngineConfig, FeatureScratch, LearnerThread, OutcomeSink, RouteScratch,
+    Engine, EngineConfig, FeatureScratch, LearnerThread, OutcomeSink, OwnedOutcome, RouteScratch,
 };
 use vecgate_learner::policy::PolicyConfig;
-use vecgate_learner::{Candidate, Decision, Explanation, Nanos, Outcome, RequestFeatures, Rng};
+use vecgate_learner::{Candidate, Decision, Explanation, Nanos, Rng};
 
 use crate::config::Config;
 
@@ -26,19 +26,38 @@ const BACKGROUND_TICK: Duration = Duration::from_secs(1);
 /// The snapshot file inside `state_dir`.
 const SNAPSHOT_FILE: &str = "vecgate.snapshot";
 
-thread_local! {
-    /// Per-thread buffers for embedding and neighbour search: requests never hold them across
-    /// an `.await`, so one set per runtime thread is enough and the hot path does not allocate.
-    static SCRATCH: std::cell::RefCell<(FeatureScratch, RouteScratch)> = Default::default();
+/// What one runtime thread keeps for routing: buffers for embedding, neighbour search and the
+/// candidate list, and the thread's own random stream. Requests never hold it across an
+/// `.await`, so one per thread is enough; the hot path neither allocates nor takes a lock.
+struct RouteLocal {
+    features: FeatureScratch,
+    route: RouteScratch,
+    candidates: Vec<Candidate>,
+    /// `None` until the thread first routes; then seeded from the router's seed and a
+    /// per-thread sequence number, so threads draw independent streams.
+    rng: Option<Rng>,
 }
+
+thread_local! {
+    static LOCAL: std::cell::RefCell<RouteLocal> = std::cell::RefCell::new(RouteLocal {
+        features: FeatureScratch::default(),
+        route: RouteScratch::default(),
+        candidates: Vec::new(),
+        rng: None,
+    });
+}
+
+/// Distinguishes the random streams of runtime threads.
+static RNG_STREAMS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Chooses replicas and feeds outcomes to the learner.
 pub struct Router {
     engine: Arc<Engine>,
     sink: OutcomeSink,
     learner: Mutex<Option<LearnerThread>>,
-    /// Policies take randomness as input; the gateway's is seeded from the OS once.
-    rng: Mutex<Rng>,
+    /// Policies take randomness as input; the gateway's threads seed theirs from this, which
+    /// comes from the OS once.
+    seed: u64,
     origin: Instant,
     snapshot_path: Option<PathBuf>,
 }
@@ -54,6 +73,7 @@ pub struct Routed {
     key: u64,
     tool: u64,
     size: u32,
+    /// A buffer of the outcome sink's pool, handed to the learner with the outcome.
     embedding: Vec<f32>,
 }
 
@@ -100,7 +120,7 @@ impl Router {
             engine,
             sink,
             learner: Mutex::new(Some(learner)),
-            rng: Mutex::new(Rng::seed(u64::from_le_bytes(seed))),
+            seed: u64::from_le_bytes(seed),
             origin,
             snapshot_path,
         })
@@ -133,7 +153,13 @@ impl Router {
             return None;
         }
         let now = self.now();
-        SCRATCH.with_borrow_mut(|(features_scratch, route_scratch)| {
+        LOCAL.with_borrow_mut(|local| {
+            let RouteLocal {
+                features: features_scratch,
+                route: route_scratch,
+                candidates,
+                rng,
+            } = local;
             let features = self
                 .engine
                 .features(method, name, arguments, features_scratch);
@@ -142,18 +168,24 @@ impl Router {
             } else if replicas.len() == 1 {
                 (0, None)
             } else {
-                let candidates = candidates(pool);
+                fill_candidates(pool, candidates);
+                let rng = rng.get_or_insert_with(|| {
+                    let stream = RNG_STREAMS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    Rng::seed(self.seed ^ stream.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+                });
                 let d = self.engine.route(
                     pool.index(),
                     &features,
-                    &candidates,
+                    candidates,
                     now,
-                    &mut self.rng.lock(),
+                    rng,
                     None,
                     route_scratch,
                 );
                 (d.index, Some(d))
             };
+            let mut embedding = self.sink.buffer();
+            embedding.extend_from_slice(features.embedding);
             Some(Routed {
                 replica: Arc::clone(replicas.get(index).unwrap_or(&replicas[0])),
                 decision,
@@ -161,7 +193,7 @@ impl Router {
                 key: features.key,
                 tool: features.tool,
                 size: features.size,
-                embedding: features.embedding.to_vec(),
+                embedding,
             })
         })
     }
@@ -174,42 +206,38 @@ impl Router {
         name: Option<&str>,
         arguments: Option<&str>,
     ) -> Explanation {
-        SCRATCH.with_borrow_mut(|(features_scratch, route_scratch)| {
+        LOCAL.with_borrow_mut(|local| {
             let features = self
                 .engine
-                .features(method, name, arguments, features_scratch);
+                .features(method, name, arguments, &mut local.features);
+            fill_candidates(pool, &mut local.candidates);
             self.engine.explain(
                 pool.index(),
                 &features,
-                &candidates(pool),
+                &local.candidates,
                 self.now(),
-                route_scratch,
+                &mut local.route,
             )
         })
     }
 
     /// Report how a routed request went (off the request path: queued for the learner).
-    pub fn observe(&self, pool: u32, routed: &Routed, success: bool, result_bytes: u32) {
+    pub fn observe(&self, pool: u32, routed: Routed, success: bool, result_bytes: u32) {
         let now = self.now();
-        let features = RequestFeatures {
-            embedding: &routed.embedding,
+        let queued = self.sink.send(OwnedOutcome {
+            pool,
+            replica: routed.replica.index(),
+            embedding: routed.embedding,
             key: routed.key,
             tool: routed.tool,
             size: routed.size,
-        };
-        let queued = self.sink.offer(
-            &Outcome {
-                pool,
-                replica: routed.replica.index(),
-                features: &features,
-                sent: routed.sent,
-                now,
-                latency_ms: now.ms_since(routed.sent),
-                service_ms: None,
-                success,
-            },
+            sent: routed.sent,
+            now,
+            latency_ms: now.ms_since(routed.sent),
+            service_ms: None,
+            success,
             result_bytes,
-        );
+        });
         if !queued {
             metrics::counter!("vecgate_outcomes_dropped_total").increment(1);
         }
@@ -238,17 +266,16 @@ impl Router {
     }
 }
 
-fn candidates(pool: &Pool) -> Vec<Candidate> {
+/// Replaces `out` with `pool`'s replicas as the policy sees them now.
+fn fill_candidates(pool: &Pool, out: &mut Vec<Candidate>) {
     let slots = pool.spec().slots_per_replica;
-    pool.replicas()
-        .iter()
-        .map(|r| Candidate {
-            replica: r.index(),
-            inflight: r.inflight(),
-            slots,
-            healthy: r.is_ready(),
-        })
-        .collect()
+    out.clear();
+    out.extend(pool.replicas().iter().map(|r| Candidate {
+        replica: r.index(),
+        inflight: r.inflight(),
+        slots,
+        healthy: r.is_ready(),
+    }));
 }
 
 /// The replica (position in `replicas`) a session with `seed` is pinned to in an affinity pool.

@@ -216,7 +216,7 @@ fn health(front: &HttpFront) -> Response<Body> {
 /// `POST /admin/route/explain` with a `tools/call` (or any forwarded) JSON-RPC message: what the
 /// policy would choose for it and why, per replica. Changes nothing.
 async fn explain(front: Arc<HttpFront>, req: Request<Incoming>) -> Response<Body> {
-    let bytes = match read_body(req, front.gw.config.max_body_bytes).await {
+    let bytes = match read_body(req.into_body(), front.gw.config.max_body_bytes).await {
         Ok(b) => b,
         Err(resp) => return resp,
     };
@@ -343,8 +343,8 @@ fn origin_matches(pattern: &str, origin: &str) -> bool {
 }
 
 /// Read a whole request body, refusing one larger than `limit` (413).
-pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Response<Body>> {
-    let body = http_body_util::Limited::new(req.into_body(), limit);
+pub async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, Response<Body>> {
+    let body = http_body_util::Limited::new(body, limit);
     match body.collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(rpc_error(

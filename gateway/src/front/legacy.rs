@@ -101,7 +101,7 @@ pub async fn post(front: Arc<HttpFront>, req: Request<Incoming>) -> Response<Bod
             ),
         );
     };
-    let bytes = match read_body(req, front.gw.config.max_body_bytes).await {
+    let bytes = match read_body(req.into_body(), front.gw.config.max_body_bytes).await {
         Ok(b) => b,
         Err(resp) => return resp,
     };

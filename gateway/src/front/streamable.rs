@@ -103,7 +103,9 @@ fn lookup(
 /// POST /mcp: one JSON-RPC message (or a 2025-03-26 batch).
 pub async fn post(front: Arc<HttpFront>, req: Request<Incoming>) -> Response<Body> {
     let principal = super::gate::principal_of(&req);
-    let headers = req.headers().clone();
+    // Owned, not cloned: the body is read on its own below.
+    let (parts, body) = req.into_parts();
+    let headers = parts.headers;
     let content_type = header_str(&headers, header::CONTENT_TYPE.as_str()).unwrap_or("");
     if !content_type.starts_with("application/json") {
         return rpc_error(
@@ -127,7 +129,7 @@ pub async fn post(front: Arc<HttpFront>, req: Request<Incoming>) -> Response<Bod
     if let Err(resp) = check_version(&headers) {
         return resp;
     }
-    let bytes = match read_body(req, front.gw.config.max_body_bytes).await {
+    let bytes = match read_body(body, front.gw.config.max_body_bytes).await {
         Ok(b) => b,
         Err(resp) => return resp,
     };

@@ -109,6 +109,27 @@ pub struct OutcomeSink {
 }
 
 impl OutcomeSink {
+    /// An empty embedding buffer from the recycled pool, for a request to fill when it is
+    /// routed and hand back inside its [`OwnedOutcome`] through [`OutcomeSink::send`]: the
+    /// embedding then crosses to the learner without an allocation or a second copy.
+    pub fn buffer(&self) -> Vec<f32> {
+        self.buffers.take()
+    }
+
+    /// Queues an outcome that already owns its data (its embedding ideally from
+    /// [`OutcomeSink::buffer`]) without blocking. Returns false (and counts a drop) when the
+    /// channel is full or the learner has stopped.
+    pub fn send(&self, owned: OwnedOutcome) -> bool {
+        match self.tx.try_send(owned) {
+            Ok(()) => true,
+            Err(TrySendError::Full(back) | TrySendError::Disconnected(back)) => {
+                self.buffers.give(back.embedding);
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+        }
+    }
+
     /// Queues the outcome for the learner without blocking. Returns false (and counts a drop)
     /// when the channel is full or the learner has stopped.
     pub fn offer(&self, outcome: &Outcome<'_>, result_bytes: u32) -> bool {
@@ -128,14 +149,7 @@ impl OutcomeSink {
             success: outcome.success,
             result_bytes,
         };
-        match self.tx.try_send(owned) {
-            Ok(()) => true,
-            Err(TrySendError::Full(back) | TrySendError::Disconnected(back)) => {
-                self.buffers.give(back.embedding);
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-                false
-            }
-        }
+        self.send(owned)
     }
 
     /// Outcomes dropped so far.
