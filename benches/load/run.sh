@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Load benchmark, one run on loopback: a bare HTTP responder (the machine's limit), the echo MCP
-# backend directly, and the same backend through vecgate with learning on (policy "vector": every
+# backend directly, the same backend behind a bare hyper forwarder (the floor under any
+# hyper-based proxy: two HTTP hops and nothing else), and the same backend through vecgate with learning on (policy "vector": every
 # call embedded, searched, routed and learned), once in front of one replica (the shape the other
 # gateways were measured in) and once in front of two. Throughput at saturation with wrk (c=32), latency percentiles from wrk, and
 # the ratios. Usage: benches/load/run.sh [SECONDS]   (default 10 per target)
@@ -9,7 +10,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 DURATION="${1:-10}"
 CONNS="${CONNS:-32}"
 command -v wrk >/dev/null || { apt-get update -qq >/dev/null && apt-get install -y -qq wrk >/dev/null; }
-cargo build --release -q -p vecgate --bin vecgate -p vecgate-benches --bin vecgate-echo-backend
+cargo build --release -q -p vecgate --bin vecgate -p vecgate-benches --bin vecgate-echo-backend --bin vecgate-bare-forwarder
 BIN=target/release
 work=$(mktemp -d)
 pids=()
@@ -33,6 +34,7 @@ start() { # name, command... ; waits for "listening on http://ADDR/mcp" and sets
 start bare "$BIN/vecgate-echo-backend" --listen 127.0.0.1:0 --bare; BARE=$URL
 start echo1 "$BIN/vecgate-echo-backend" --listen 127.0.0.1:0; ECHO1=$URL
 start echo2 "$BIN/vecgate-echo-backend" --listen 127.0.0.1:0; ECHO2=$URL
+start forwarder "$BIN/vecgate-bare-forwarder" --listen 127.0.0.1:0 --upstream "$ECHO1"; FORWARDER=$URL
 gateway() { # name urls -> starts vecgate in front of the urls, sets $URL
   cat >"$work/$1.toml" <<TOML
 listen = "127.0.0.1:0"
@@ -74,14 +76,17 @@ run() { # label url session [check] -> prints a line, stores req/s in $work/labe
 echo "vecgate load benchmark: wrk -c$CONNS, ${DURATION}s per target, everything on this machine's $(nproc) cores"
 run "bare HTTP responder" "$BARE" "" 0
 run "echo backend direct" "$ECHO1" "$(session "$ECHO1")"
+run "bare hyper forwarder" "$FORWARDER" "$(session "$FORWARDER")"
 run "vecgate, 1 replica" "$VG1" "$(session "$VG1")"
 run "vecgate, 2 replicas" "$VG2" "$(session "$VG2")"
 rps() { cat "$work/$1.rps"; }
-python3 - "$(rps "bare HTTP responder")" "$(rps "echo backend direct")" "$(rps "vecgate, 1 replica")" "$(rps "vecgate, 2 replicas")" "${POLICY:-vector}" <<'PY'
+python3 - "$(rps "bare HTTP responder")" "$(rps "echo backend direct")" "$(rps "vecgate, 1 replica")" "$(rps "vecgate, 2 replicas")" "$(rps "bare hyper forwarder")" "${POLICY:-vector}" <<'PY'
 import sys
-bare, direct, one, two = map(float, sys.argv[1:5])
-print(f"policy {sys.argv[5]}; every answer checked for a JSON-RPC result")
+bare, direct, one, two, forwarder = map(float, sys.argv[1:6])
+print(f"policy {sys.argv[6]}; every answer checked for a JSON-RPC result")
 print(f"ratio vecgate/direct, 1 replica  = {one/direct:.3f}   (bar: 4 x 0.11 = 0.44; mcp-proxy 0.115, agentgateway 0.109 in the notes, 1 backend)")
 print(f"ratio vecgate/direct, 2 replicas = {two/direct:.3f}")
+print(f"ratio forwarder/direct           = {forwarder/direct:.3f}   (the floor: two hyper hops, no MCP)")
+print(f"ratio vecgate/forwarder, 1 replica = {one/forwarder:.3f}")
 print(f"ratio direct/bare                = {direct/bare:.3f}")
 PY
