@@ -126,7 +126,7 @@ fn report(n: usize, dim: usize) {
     let build = t.elapsed().as_secs_f64();
     let params = graph.config().hnsw;
     println!(
-        "index_search N={n} hnsw build (M={}, ef_c={}, 2-thread parallel insert): {build:.1}s = {:.0} vec/s",
+        "index_search N={n} hnsw build (M={}, ef_c={}, serial insert): {build:.1}s = {:.0} vec/s",
         params.max_connections,
         params.ef_construction,
         n as f64 / build
