@@ -108,7 +108,7 @@ pub struct ReloadSource {
 /// The running gateway, shared by every front.
 pub struct Gateway {
     /// The configuration the gateway started with. Settings that need a restart (`listen`,
-    /// `session_key`, `max_body_bytes`, `state_dir`, `policy`) are read from here; everything a
+    /// `session_key`, `max_body_bytes`, `state_dir`) are read from here; everything a
     /// reload may change is read from [`Gateway::live`].
     pub config: Config,
     live: ArcSwap<Live>,

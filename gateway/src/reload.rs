@@ -13,9 +13,11 @@
 //!    to the pool's `request_timeout_ms`), then their replicas stop.
 //!
 //! A pool whose only change is `cacheable_tools` / `shared_tools` keeps running; its cached
-//! answers are dropped. Settings read once at start (`listen`, `session_key`,
-//! `max_body_bytes`, `state_dir`, `policy`) are reported in `restart_required` and keep their
-//! old value. Resource subscriptions to a replaced pool lapse with it.
+//! answers are dropped. A changed `policy` takes over with the new [`Live`]: it routes over the
+//! same trajectory store (the neighbour evidence carries over), while its own statistics start
+//! empty. Settings read once at start (`listen`, `session_key`, `max_body_bytes`,
+//! `state_dir`) are reported in `restart_required` and keep their old value. Resource
+//! subscriptions to a replaced pool lapse with it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +36,9 @@ pub enum ReloadError {
     /// The new file is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The new routing policy cannot be built.
+    #[error("policy: {0}")]
+    Policy(String),
 }
 
 /// What a reload did.
@@ -52,6 +57,8 @@ pub struct ReloadReport {
     pub not_ready: Vec<String>,
     /// Changed settings that keep their old value until a restart.
     pub restart_required: Vec<String>,
+    /// The routing policy now in force, when the reload changed it.
+    pub policy: Option<String>,
     /// The lists whose content changed (clients were notified).
     pub list_changed: Vec<&'static str>,
 }
@@ -83,13 +90,22 @@ pub async fn reload(gw: &Arc<Gateway>) -> Result<ReloadReport, ReloadError> {
             config.max_body_bytes != started.max_body_bytes,
         ),
         ("state_dir", config.state_dir != started.state_dir),
-        ("policy", config.policy != started.policy),
     ];
     report.restart_required = restart_only
         .iter()
         .filter(|(_, changed)| *changed)
         .map(|(key, _)| (*key).to_owned())
         .collect();
+    // Built before anything changes, so a policy that cannot be built refuses the whole file.
+    let policy = if config.policy == gw.router.policy_name() {
+        None
+    } else {
+        let engine = gw
+            .router
+            .engine_for_policy(&config.policy)
+            .map_err(ReloadError::Policy)?;
+        Some((config.policy.clone(), engine))
+    };
 
     let old = gw.live();
     let mut pools = Vec::with_capacity(config.pools.len());
@@ -145,6 +161,11 @@ pub async fn reload(gw: &Arc<Gateway>) -> Result<ReloadReport, ReloadError> {
         pools,
         auth,
     });
+    if let Some((name, engine)) = policy {
+        gw.router.install(engine);
+        tracing::info!(policy = %name, "routing policy changed");
+        report.policy = Some(name);
+    }
     let changed = gw.rebuild_catalog();
     report.list_changed = changed.iter().map(|k| k.field()).collect();
     gw.notify_list_changed(&changed);

@@ -3,6 +3,7 @@
 //! `RoutingPolicy`) — the same code `vecgate replay` runs. Outcomes go to the learner thread
 //! through a bounded channel; a full channel drops and counts, it never blocks a request.
 
+use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -52,7 +53,8 @@ static RNG_STREAMS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64:
 
 /// Chooses replicas and feeds outcomes to the learner.
 pub struct Router {
-    engine: Arc<Engine>,
+    /// The engine in force; a live policy change swaps in one over the same store.
+    engine: Arc<ArcSwap<Engine>>,
     sink: OutcomeSink,
     learner: Mutex<Option<LearnerThread>>,
     /// Policies take randomness as input; the gateway's threads seed theirs from this, which
@@ -103,7 +105,7 @@ impl Router {
             None => Engine::from_config(&policy, StoreConfig::default(), EngineConfig::default())
                 .map_err(|e| e.to_string())?,
         };
-        let engine = Arc::new(engine);
+        let engine = Arc::new(ArcSwap::from_pointee(engine));
         let origin = Instant::now();
         let clock: Arc<dyn Fn() -> Nanos + Send + Sync> =
             Arc::new(move || Nanos(origin.elapsed().as_nanos() as u64));
@@ -128,7 +130,29 @@ impl Router {
 
     /// The policy's name.
     pub fn policy_name(&self) -> &'static str {
-        self.engine.policy().name()
+        self.engine.load().policy().name()
+    }
+
+    /// An engine running the policy named `policy` over the current engine's trajectory store
+    /// (so the neighbour evidence carries over; the new policy's statistics start empty), for
+    /// [`Router::install`]. Built apart from installing so a reload can refuse a bad policy
+    /// before it changes anything.
+    pub fn engine_for_policy(&self, policy: &str) -> Result<Engine, String> {
+        let config = PolicyConfig {
+            policy: policy.to_owned(),
+            ..PolicyConfig::default()
+        };
+        config.validate().map_err(|e| e.to_string())?;
+        self.engine
+            .load()
+            .with_policy(&config)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Route with `engine` from the next request on. Requests already routed report their
+    /// outcomes to whichever engine is in force when they finish.
+    pub fn install(&self, engine: Engine) {
+        self.engine.store(Arc::new(engine));
     }
 
     /// Now, on the clock policies see.
@@ -153,6 +177,7 @@ impl Router {
             return None;
         }
         let now = self.now();
+        let engine = self.engine.load();
         LOCAL.with_borrow_mut(|local| {
             let RouteLocal {
                 features: features_scratch,
@@ -160,9 +185,7 @@ impl Router {
                 candidates,
                 rng,
             } = local;
-            let features = self
-                .engine
-                .features(method, name, arguments, features_scratch);
+            let features = engine.features(method, name, arguments, features_scratch);
             let (index, decision) = if pool.spec().affinity {
                 (affinity_pick(replicas, affinity_seed), None)
             } else if replicas.len() == 1 {
@@ -173,7 +196,7 @@ impl Router {
                     let stream = RNG_STREAMS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     Rng::seed(self.seed ^ stream.wrapping_mul(0x9e37_79b9_7f4a_7c15))
                 });
-                let d = self.engine.route(
+                let d = engine.route(
                     pool.index(),
                     &features,
                     candidates,
@@ -206,12 +229,11 @@ impl Router {
         name: Option<&str>,
         arguments: Option<&str>,
     ) -> Explanation {
+        let engine = self.engine.load();
         LOCAL.with_borrow_mut(|local| {
-            let features = self
-                .engine
-                .features(method, name, arguments, &mut local.features);
+            let features = engine.features(method, name, arguments, &mut local.features);
             fill_candidates(pool, &mut local.candidates);
-            self.engine.explain(
+            engine.explain(
                 pool.index(),
                 &features,
                 &local.candidates,
@@ -254,7 +276,7 @@ impl Router {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         }
-        let snap = self.engine.snapshot().map_err(|e| e.to_string())?;
+        let snap = self.engine.load().snapshot().map_err(|e| e.to_string())?;
         snap.write(path)
             .map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(Some(path.clone()))

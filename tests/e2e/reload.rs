@@ -97,6 +97,13 @@ fn admin_reload(gw: &Gateway) -> HttpResponse {
         .unwrap()
 }
 
+fn health(gw: &Gateway) -> Value {
+    let response = HttpRequest::new("GET", "/healthz")
+        .send(gw.authority())
+        .unwrap();
+    serde_json::from_slice(&response.body).unwrap()
+}
+
 fn write_config(gw: &Gateway, text: &str) {
     std::fs::write(gw.config_path(), text).unwrap();
 }
@@ -229,6 +236,29 @@ fn reload_adds_and_drains_pools_and_a_bad_file_keeps_the_old_config() {
         "the session survives the reload: {echoed}"
     );
 
+    // The routing policy changes live: reported, shown by /healthz, and calls keep working.
+    assert_eq!(health(&gw)["policy"], json!("vector"));
+    let switched = grown.clone().with("policy", "\"round-robin\"");
+    write_config(&gw, &switched.to_toml());
+    let reloaded = admin_reload(&gw);
+    assert_eq!(reloaded.status, 200, "{}", reloaded.text());
+    let report: Value = serde_json::from_slice(&reloaded.body).unwrap();
+    assert_eq!(report["policy"], json!("round-robin"), "{report}");
+    assert_eq!(
+        report["restart_required"],
+        json!(["session_key"]),
+        "{report}"
+    );
+    assert_eq!(health(&gw)["policy"], json!("round-robin"));
+    let echoed = call(&gw, &session, 5, "extra__echo", json!({"text": "after"}));
+    assert!(
+        echoed.get("error").is_none(),
+        "calls route under the new policy: {echoed}"
+    );
+    // Reloading the same file changes no policy.
+    let again: Value = serde_json::from_slice(&admin_reload(&gw).body).unwrap();
+    assert_eq!(again["policy"], Value::Null, "{again}");
+
     // Invalid files change nothing and name what is wrong.
     write_config(&gw, "listen = \"127.0.0.1:0\"\n[[pool]\nname = \"x\"\n");
     let refused = admin_reload(&gw);
@@ -245,6 +275,22 @@ fn reload_adds_and_drains_pools_and_a_bad_file_keeps_the_old_config() {
         refused.text().contains("pool[1].request_timeout_ms"),
         "{}",
         refused.text()
+    );
+    write_config(
+        &gw,
+        &grown.clone().with("policy", "\"fastest-please\"").to_toml(),
+    );
+    let refused = admin_reload(&gw);
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert!(
+        refused.text().contains("fastest-please"),
+        "{}",
+        refused.text()
+    );
+    assert_eq!(
+        health(&gw)["policy"],
+        json!("round-robin"),
+        "an unknown policy changes nothing"
     );
     assert_eq!(
         tool_names(&gw, None, &session),

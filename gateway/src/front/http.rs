@@ -176,7 +176,9 @@ async fn reload(front: Arc<HttpFront>) -> Response<Body> {
             tracing::error!(error = %e, "reload refused; the old configuration stays in force");
             let status = match e {
                 crate::reload::ReloadError::NoConfigFile => StatusCode::CONFLICT,
-                crate::reload::ReloadError::Config(_) => StatusCode::BAD_REQUEST,
+                crate::reload::ReloadError::Config(_) | crate::reload::ReloadError::Policy(_) => {
+                    StatusCode::BAD_REQUEST
+                }
             };
             plain(
                 status,

@@ -144,6 +144,18 @@ impl Engine {
         Engine::new(embedder, store, policy.build()?, cfg)
     }
 
+    /// An engine over this one's embedder and trajectory store with another policy (built from
+    /// `policy`), for a live policy change: the trajectories (and so `knn`'s and `vector`'s
+    /// neighbour evidence) carry over; the new policy's own statistics start empty.
+    pub fn with_policy(&self, policy: &PolicyConfig) -> Result<Engine, LearnerError> {
+        Engine::new(
+            Arc::clone(&self.embedder),
+            Arc::clone(&self.store),
+            policy.build()?,
+            self.cfg.clone(),
+        )
+    }
+
     /// The policy.
     pub fn policy(&self) -> &Arc<dyn RoutingPolicy> {
         &self.policy

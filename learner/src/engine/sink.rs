@@ -16,6 +16,7 @@ use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 
 use super::Engine;
@@ -168,11 +169,12 @@ pub struct LearnerThread {
 }
 
 impl LearnerThread {
-    /// Starts the learner thread for `engine`. `capacity` bounds the channel (≥ 1);
+    /// Starts the learner thread for the engine in `engine` (read once per batch, so swapping
+    /// in another engine, e.g. for a live policy change, takes effect within a batch). `capacity` bounds the channel (≥ 1);
     /// `tick_every` is the background loop's period; `clock` gives the `now` passed to
     /// [`Engine::background_tick`] (the gateway's monotonic clock; policies never read one).
     pub fn spawn(
-        engine: Arc<Engine>,
+        engine: Arc<ArcSwap<Engine>>,
         capacity: usize,
         tick_every: Duration,
         clock: Arc<dyn Fn() -> Nanos + Send + Sync>,
@@ -211,7 +213,7 @@ impl LearnerThread {
                 while !t_stop.load(Ordering::Acquire) {
                     let now = clock().0;
                     if now >= next_tick {
-                        engine.background_tick(Nanos(now));
+                        engine.load().background_tick(Nanos(now));
                         next_tick = now.saturating_add(tick_ns);
                     }
                     let wait = Duration::from_nanos(next_tick.saturating_sub(now).max(1));
@@ -223,9 +225,12 @@ impl LearnerThread {
                     // Traffic is flowing: learn in batches, sleeping between them instead of
                     // parking in `recv`, so request tasks offering outcomes find no parked
                     // receiver to wake (a futex call and a context switch per request).
+                    // The engine is read once per batch: a live policy change (a new engine
+                    // in `engine`) takes effect from the next batch.
+                    let current = engine.load_full();
                     loop {
                         outcome.with_outcome(|out| {
-                            engine.learn_with_result(out, outcome.result_bytes)
+                            current.learn_with_result(out, outcome.result_bytes)
                         });
                         t_learned.fetch_add(1, Ordering::Relaxed);
                         t_buffers.give(std::mem::take(&mut outcome.embedding));

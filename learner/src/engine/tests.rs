@@ -109,8 +109,9 @@ fn the_learner_thread_learns_and_ticks_and_never_blocks_senders() {
     let start = Instant::now();
     let clock: Arc<dyn Fn() -> Nanos + Send + Sync> =
         Arc::new(move || Nanos(start.elapsed().as_nanos() as u64));
+    let cell = Arc::new(arc_swap::ArcSwap::new(Arc::clone(&e)));
     let (sink, thread) =
-        LearnerThread::spawn(Arc::clone(&e), 64, Duration::from_millis(5), clock).unwrap();
+        LearnerThread::spawn(Arc::clone(&cell), 64, Duration::from_millis(5), clock).unwrap();
     let mut fs = FeatureScratch::default();
     let offered = 500u64;
     let mut accepted = 0;
@@ -138,7 +139,7 @@ fn the_learner_thread_learns_and_ticks_and_never_blocks_senders() {
     std::thread::sleep(Duration::from_millis(20));
     thread.shutdown();
     assert!(!e.store().is_empty());
-    assert!(LearnerThread::spawn(e, 0, Duration::from_secs(1), Arc::new(|| Nanos(0))).is_err());
+    assert!(LearnerThread::spawn(cell, 0, Duration::from_secs(1), Arc::new(|| Nanos(0))).is_err());
 }
 
 #[test]
