@@ -123,7 +123,8 @@
 //! hnsw_rs's ([`store::GraphBackend::HnswRs`]); the native graph passes the same recall test
 //! (≥ 0.95 at 3K entries) but has not been re-timed with `index_search` yet. The next step is cheaper insertion (a smaller
 //! ef_construction for the replay store, simple pruning in `link`), measured for recall.
-#![forbid(unsafe_code)]
+// `deny`, not `forbid`: `store::kernel::simd` (run-time CPU dispatch) is the one allowed exception.
+#![deny(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod cache;

@@ -8,12 +8,32 @@
 
 use anndists::dist::Distance;
 
+#[cfg(target_arch = "x86_64")]
+mod simd;
+
 /// Number of independent partial sums in [`dot`].
 const LANES: usize = 16;
 
 /// Dot product of two equal-length vectors.
+///
+/// On x86-64 with AVX2 (or AVX-512) detected at run time this runs the same code compiled
+/// for those units ([`simd`]): the same 16 lanes, the same products and sums in the same
+/// order, so the result is bit-identical to the baseline build (Rust never fuses a multiply
+/// and an add), only fewer instructions per row (replay results do not depend on the CPU).
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if let Some(d) = simd::dot(a, b) {
+            return d;
+        }
+    }
+    dot_portable(a, b)
+}
+
+/// [`dot`]'s body, inlined into each target-feature variant.
+#[inline(always)]
+pub(crate) fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len());
     let mut acc = [0.0f32; LANES];
     let chunks_a = a.chunks_exact(LANES);
@@ -143,8 +163,22 @@ pub fn quantize(v: &[f32], out: &mut [i8]) -> f32 {
 /// for the f32 [`dot`]: without SSE4.1 the widening multiply is costly. Two other shapes (i16
 /// pair sums for `pmaddwd`, f32 conversion) measured 46 ns. The int8 scan still pays off when the
 /// rows do not fit in cache (a quarter of the bytes to stream); see the crate docs.
+///
+/// Dispatched like [`dot`] (integer sums: exact whatever the vector width).
 #[inline]
 pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if let Some(d) = simd::dot_i8(a, b) {
+            return d;
+        }
+    }
+    dot_i8_portable(a, b)
+}
+
+/// [`dot_i8`]'s body, inlined into each target-feature variant.
+#[inline(always)]
+pub(crate) fn dot_i8_portable(a: &[i8], b: &[i8]) -> i32 {
     let mut acc = [0i32; LANES];
     let chunks_a = a.chunks_exact(LANES);
     let chunks_b = b.chunks_exact(LANES);
