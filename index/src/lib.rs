@@ -26,7 +26,8 @@
 //!
 //! # Measured figures and the choices they made
 //! All on this project's 2-core machine (AVX2/AVX-512 capable, default x86-64 target, so SSE2
-//! code generation), `cargo bench -p vecgate-benches --bench index_*`, while other builds kept
+//! code generation; the vector kernels have since gained run-time AVX2/AVX-512 dispatch, see
+//! `store::kernel`, so these kernel-bound figures are upper bounds), `cargo bench -p vecgate-benches --bench index_*`, while other builds kept
 //! the load average at 12–14: single samples include preemption (a p99 of ~12 ms is one lost
 //! scheduler slice). The benches therefore print both the first-run wall time and the best of
 //! three runs per query, which is the search's own cost.

@@ -139,6 +139,42 @@ fn dot_i8_avx2(a: &[i8], b: &[i8]) -> i32 {
     total
 }
 
+/// [`dot_i8_avx512`] of `query` with each `query.len()`-wide row of `rows`, into `out`
+/// (one dispatch per block instead of per row: the per-row call was most of the scan's cost).
+#[target_feature(enable = "avx512f,avx512bw,avx2")]
+fn dot_i8_rows_avx512(query: &[i8], rows: &[i8], out: &mut [i32]) {
+    for (o, row) in out.iter_mut().zip(rows.chunks_exact(query.len())) {
+        *o = dot_i8_avx512(query, row);
+    }
+}
+
+/// [`dot_i8_rows_avx512`] on AVX2.
+#[target_feature(enable = "avx2")]
+fn dot_i8_rows_avx2(query: &[i8], rows: &[i8], out: &mut [i32]) {
+    for (o, row) in out.iter_mut().zip(rows.chunks_exact(query.len())) {
+        *o = dot_i8_avx2(query, row);
+    }
+}
+
+/// `out[i] = dot_i8(query, row i of rows)` on the widest unit detected; false (nothing
+/// written) on a CPU without AVX2.
+pub(super) fn dot_i8_rows(query: &[i8], rows: &[i8], out: &mut [i32]) -> bool {
+    if query.is_empty() {
+        return false;
+    }
+    if has_avx512() {
+        // SAFETY: avx512f, avx512bw (and so avx2) were detected on this CPU just above.
+        unsafe { dot_i8_rows_avx512(query, rows, out) };
+        true
+    } else if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: avx2 was detected on this CPU just above.
+        unsafe { dot_i8_rows_avx2(query, rows, out) };
+        true
+    } else {
+        false
+    }
+}
+
 fn has_avx512() -> bool {
     std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512bw")
 }
@@ -203,6 +239,12 @@ mod tests {
                 }
                 if let Some(d) = super::dot_i8(&ai, &bi) {
                     assert_eq!(d, dot_i8_portable(&ai, &bi), "len {len}");
+                }
+                let rows: Vec<i8> = [&bi[..], &ai[..], &bi[..]].concat();
+                let mut out = [0i32; 3];
+                if super::dot_i8_rows(&ai, &rows, &mut out) {
+                    let want = [&bi, &ai, &bi].map(|r| dot_i8_portable(&ai, r));
+                    assert_eq!(out, want, "rows len {len}");
                 }
                 if std::is_x86_feature_detected!("avx2") {
                     // SAFETY: avx2 detected.
