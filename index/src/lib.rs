@@ -26,7 +26,8 @@
 //!
 //! # Measured figures and the choices they made
 //! All on this project's 2-core machine (AVX2/AVX-512 capable, default x86-64 target, so SSE2
-//! code generation), `cargo bench -p vecgate-benches --bench index_*`, while other builds kept
+//! code generation; the vector kernels have since gained run-time AVX2/AVX-512 dispatch, see
+//! `store::kernel`, so these kernel-bound figures are upper bounds), `cargo bench -p vecgate-benches --bench index_*`, while other builds kept
 //! the load average at 12–14: single samples include preemption (a p99 of ~12 ms is one lost
 //! scheduler slice). The benches therefore print both the first-run wall time and the best of
 //! three runs per query, which is the search's own cost.
@@ -130,10 +131,12 @@
 //! (`hnsw::Graph::insert`: `search_layer` at ef_construction 100 and neighbour re-selection in
 //! `link`), because nearly every affinity/drift/uniform request is novel (14.9K distinct
 //! requests of 15K in affinity), and 21 % is the routing search. Recording
-//! itself no longer searches (`record_keyed`). The decision table above predates the native
-//! graph (hnsw_rs, [`store::GraphBackend::HnswRs`]); the search table is the native graph's.
-//! The next step is cheaper insertion, measured for recall.
-#![forbid(unsafe_code)]
+//! itself no longer searches (`record_keyed`). The search and decision tables above are the
+//! native graph's, measured before the kernels' AVX-512/AVX2 dispatch ([`store::dot`]), so
+//! they are upper bounds for the current build. The next step is cheaper insertion, measured
+//! for recall.
+// `deny`, not `forbid`: `store::kernel::simd` (run-time CPU dispatch) is the one allowed exception.
+#![deny(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod cache;

@@ -7,7 +7,7 @@
 //! so an insert costs O(BLOCK·dim + blocks), not O(entries·dim).
 
 use super::graph::Graph;
-use super::kernel::{MAX_QUANT_DIM, Neighbour, Shortlist, dot_i8, offer, quantize, scan_rows};
+use super::kernel::{MAX_QUANT_DIM, Neighbour, Shortlist, dot_i8_rows, offer, quantize, scan_rows};
 use super::stats::{EntryMeta, StatRow};
 use std::sync::Arc;
 
@@ -249,9 +249,15 @@ impl View {
             let block = self.block(block_index);
             let in_block = (block.scales.len()).min(end - block_index * BLOCK);
             let mut floor = shortlist.floor();
+            // The block's integer dots in one call (exact, so the same values as one by one).
+            let mut dots = [0i32; BLOCK];
+            dot_i8_rows(
+                query_codes,
+                &block.codes[offset * self.dim..in_block * self.dim],
+                &mut dots[offset..in_block],
+            );
             for i in offset..in_block {
-                let code = &block.codes[i * self.dim..(i + 1) * self.dim];
-                let approx = dot_i8(query_codes, code) as f32 * query_scale * block.scales[i];
+                let approx = dots[i] as f32 * query_scale * block.scales[i];
                 if approx <= floor {
                     continue;
                 }
