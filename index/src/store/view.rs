@@ -256,8 +256,14 @@ impl View {
                 &block.codes[offset * self.dim..in_block * self.dim],
                 &mut dots[offset..in_block],
             );
-            for i in offset..in_block {
-                let approx = dots[i] as f32 * query_scale * block.scales[i];
+            for (i, (&d, &scale)) in dots
+                .iter()
+                .zip(block.scales.iter())
+                .enumerate()
+                .take(in_block)
+                .skip(offset)
+            {
+                let approx = d as f32 * query_scale * scale;
                 if approx <= floor {
                     continue;
                 }
