@@ -207,8 +207,14 @@ impl Router {
                 );
                 (d.index, Some(d))
             };
-            let mut embedding = self.sink.buffer();
-            embedding.extend_from_slice(features.embedding);
+            // Content-blind policies embed nothing: no pooled buffer (and no pool lock) then.
+            let embedding = if features.embedding.is_empty() {
+                Vec::new()
+            } else {
+                let mut buffer = self.sink.buffer();
+                buffer.extend_from_slice(features.embedding);
+                buffer
+            };
             Some(Routed {
                 replica: Arc::clone(replicas.get(index).unwrap_or(&replicas[0])),
                 decision,

@@ -94,6 +94,10 @@ impl BufferPool {
     }
 
     fn give(&self, mut buf: Vec<f32>) {
+        if buf.capacity() == 0 {
+            // An outcome without an embedding: nothing worth keeping.
+            return;
+        }
         buf.clear();
         let mut free = self.free.lock();
         if free.len() < self.keep {
