@@ -6,6 +6,7 @@
 //! related messages while waiting, restore the client's id, report the outcome to the policy.
 
 use serde_json::value::RawValue;
+use std::borrow::Cow;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use vecgate_backends::jsonrpc::{ErrorObject, Kind, Message, code, to_raw};
@@ -89,7 +90,7 @@ async fn handle_request(
     let id = id.unwrap_or_else(vecgate_backends::jsonrpc::null_raw);
     let method = method.unwrap_or_default();
     let Some((_guard, cancelled)) = session.cancellable(&id) else {
-        metrics::counter!("vecgate_requests_total", "method" => method_label(&method), "outcome" => "error").increment(1);
+        gw.meters.answered(&method, false);
         let e = ErrorObject::new(
             code::INVALID_REQUEST,
             format!(
@@ -105,33 +106,12 @@ async fn handle_request(
         // Only a real `notifications/cancelled` (the sender fires); never a dropped sender.
         Ok(()) = cancelled => Err(Failure::Local(ErrorObject::new(-32800, "request cancelled by the client"))),
     };
-    metrics::counter!("vecgate_requests_total", "method" => method_label(&method), "outcome" => if answer.is_ok() { "ok" } else { "error" }).increment(1);
+    gw.meters.answered(&method, answer.is_ok());
     match answer {
         Ok(result) => Message::result(id, result),
         Err(Failure::Local(e)) => Message::error(Some(id), &e),
         Err(Failure::Upstream(e)) => Message::raw_error(id, e),
     }
-}
-
-/// A bounded label set for metrics (method names come from clients).
-fn method_label(method: &str) -> &'static str {
-    const KNOWN: [&str; 14] = [
-        "initialize",
-        "ping",
-        "tools/list",
-        "tools/call",
-        "resources/list",
-        "resources/templates/list",
-        "resources/read",
-        "resources/subscribe",
-        "resources/unsubscribe",
-        "prompts/list",
-        "prompts/get",
-        "completion/complete",
-        "logging/setLevel",
-        "server/discover",
-    ];
-    KNOWN.into_iter().find(|m| *m == method).unwrap_or("other")
 }
 
 async fn route_request(
@@ -316,11 +296,12 @@ fn is_input_required(result: &RawValue) -> bool {
         .is_ok_and(|k| k.result_type.as_deref() == Some("input_required"))
 }
 
-/// The tool/prompt name or resource URI, and the raw arguments, that routing keys on.
+/// The tool/prompt name or resource URI, and the raw arguments, that routing keys on
+/// (borrowed from `params` unless the name has escapes).
 fn routing_fields<'a>(
     method: &str,
     params: Option<&'a RawValue>,
-) -> (Option<String>, Option<&'a str>) {
+) -> (Option<Cow<'a, str>>, Option<&'a str>) {
     let Some(params) = params else {
         return (None, None);
     };
@@ -332,10 +313,7 @@ fn routing_fields<'a>(
         "resources/read" | "resources/subscribe" | "resources/unsubscribe" => peek.uri,
         _ => peek.name,
     };
-    (
-        name.map(|n| n.into_owned()),
-        peek.arguments.map(|a| a.get()),
-    )
+    (name, peek.arguments.map(|a| a.get()))
 }
 
 fn invalid_params(message: String) -> ErrorObject {

@@ -120,6 +120,8 @@ pub struct Gateway {
     pub router: Router,
     /// Reusable answers of read-only tools.
     pub cache: crate::cache::AnswerCache,
+    /// Per-request counters (registered once; see [`crate::meters`]).
+    pub meters: crate::meters::RequestMeters,
     /// Where pools report; every pool started later gets a clone.
     events: mpsc::Sender<PoolEvent>,
     /// How vecgate presents itself to upstreams.
@@ -186,6 +188,7 @@ impl Gateway {
             sessions: SessionTable::new(sealer),
             router,
             cache: crate::cache::AnswerCache::new(),
+            meters: crate::meters::RequestMeters::new(),
             events: tx,
             identity,
             retired: Mutex::new(Vec::new()),

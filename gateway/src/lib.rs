@@ -24,6 +24,7 @@ pub mod config;
 pub mod dispatch;
 pub mod front;
 pub mod gateway;
+pub mod meters;
 pub mod protocol;
 pub mod reload;
 pub mod replay;
