@@ -102,7 +102,7 @@ pub struct Session {
     pending: Mutex<HashMap<u64, oneshot::Sender<ClientAnswer>>>,
     next_request: AtomicU64,
     /// Client requests that can still be cancelled, by raw id text.
-    cancels: Mutex<HashMap<Box<str>, oneshot::Sender<()>>>,
+    cancels: Mutex<HashMap<Arc<str>, oneshot::Sender<()>>>,
     /// (pool, upstream URI) pairs this session subscribed to.
     subscriptions: Mutex<HashSet<(u32, String)>>,
     /// Minimum level of `notifications/message` forwarded (index into [`LOG_LEVELS`]).
@@ -210,9 +210,10 @@ impl Session {
         self: &Arc<Self>,
         raw_id: &RawValue,
     ) -> Option<(CancelGuard, oneshot::Receiver<()>)> {
-        let key: Box<str> = raw_id.get().into();
+        // One allocation shared by the table and the guard.
+        let key: Arc<str> = raw_id.get().into();
         let (tx, rx) = oneshot::channel();
-        match self.cancels.lock().entry(key.clone()) {
+        match self.cancels.lock().entry(Arc::clone(&key)) {
             std::collections::hash_map::Entry::Occupied(_) => return None,
             std::collections::hash_map::Entry::Vacant(slot) => {
                 slot.insert(tx);
@@ -290,12 +291,12 @@ fn parse_u64_id(raw: &RawValue) -> Option<u64> {
 /// Unregisters a cancellable request when the request ends.
 pub struct CancelGuard {
     session: Arc<Session>,
-    key: Box<str>,
+    key: Arc<str>,
 }
 
 impl Drop for CancelGuard {
     fn drop(&mut self) {
-        self.session.cancels.lock().remove(&self.key);
+        self.session.cancels.lock().remove(&*self.key);
     }
 }
 

@@ -44,9 +44,18 @@ impl Principal {
         Principal(name.into())
     }
 
-    /// The principal of unauthenticated use (no `[auth]`, stdio).
+    /// The principal of unauthenticated use (no `[auth]`, stdio). One shared name: this is
+    /// every request's principal when authentication is off, so it is a reference count, not
+    /// an allocation.
     pub fn anonymous() -> Principal {
-        Principal(ANONYMOUS.into())
+        static ANONYMOUS_PRINCIPAL: std::sync::LazyLock<Principal> =
+            std::sync::LazyLock::new(|| Principal(ANONYMOUS.into()));
+        ANONYMOUS_PRINCIPAL.clone()
+    }
+
+    /// Whether this is [`Principal::anonymous`].
+    pub fn is_anonymous(&self) -> bool {
+        &*self.0 == ANONYMOUS
     }
 
     /// The principal's name.

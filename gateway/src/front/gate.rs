@@ -54,6 +54,9 @@ pub fn admit<B>(front: &HttpFront, req: &mut Request<B>) -> Result<(), Response<
         _ => live.auth.authenticate_admin(authorization),
     };
     match admitted {
+        // The anonymous principal is what `principal_of` finds in an empty extension map,
+        // so unauthenticated use does not allocate one per request.
+        Ok(principal) if principal.is_anonymous() => Ok(()),
         Ok(principal) => {
             req.extensions_mut().insert(principal);
             Ok(())
