@@ -124,7 +124,7 @@ impl EnvelopeError {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Message {
     /// Always `"2.0"` on the wire.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "version_field")]
     pub jsonrpc: Cow<'static, str>,
     /// The raw id (`1`, `"abc"`); absent on notifications.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -144,6 +144,26 @@ pub struct Message {
 }
 
 const V2: Cow<'static, str> = Cow::Borrowed("2.0");
+
+/// `jsonrpc` without an allocation per message: `"2.0"` (every valid message) becomes the
+/// static string; anything else is kept, for [`Message::validate`] to refuse.
+fn version_field<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Cow<'static, str>, D::Error> {
+    struct Version;
+    impl serde::de::Visitor<'_> for Version {
+        type Value = Cow<'static, str>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("the string \"2.0\"")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(if v == "2.0" {
+                V2
+            } else {
+                Cow::Owned(v.to_owned())
+            })
+        }
+    }
+    d.deserialize_str(Version)
+}
 
 impl Message {
     /// Parse one message and check it is well-formed JSON-RPC 2.0.

@@ -132,25 +132,27 @@ impl DirectSend for Direct {
 
 impl Session {
     fn request(&self, method: Method, accept: HeaderValue, body: Bytes) -> Request<Full<Bytes>> {
-        let mut builder = Request::builder()
-            .method(method)
-            .uri(self.url.clone())
-            .header(ACCEPT, accept);
-        if !body.is_empty() {
-            builder = builder.header(CONTENT_TYPE, JSON);
+        let has_body = !body.is_empty();
+        let mut request = Request::new(Full::new(body));
+        *request.method_mut() = method;
+        *request.uri_mut() = self.url.clone();
+        // Filled in place: `request::Builder` threads a `Result` through every header.
+        let headers = request.headers_mut();
+        headers.reserve(4 + self.headers.len());
+        headers.insert(ACCEPT, accept);
+        if has_body {
+            headers.insert(CONTENT_TYPE, JSON);
         }
         if let Some(id) = self.session_id.lock().clone() {
-            builder = builder.header(SESSION_ID, id);
+            headers.insert(SESSION_ID, id);
         }
         if let Some(version) = self.protocol_version.lock().clone() {
-            builder = builder.header(PROTOCOL_VERSION, version);
+            headers.insert(PROTOCOL_VERSION, version);
         }
         for (name, value) in &self.headers {
-            builder = builder.header(name, value);
+            headers.append(name, value.clone());
         }
-        builder
-            .body(Full::new(body))
-            .unwrap_or_else(|_| Request::new(Full::new(Bytes::new())))
+        request
     }
 
     async fn post(self: Arc<Self>, message: Message) {
@@ -161,7 +163,8 @@ impl Session {
                 .and_then(|id| id.get().parse::<u64>().ok()),
             _ => None,
         };
-        let method = message.method.clone();
+        let initialize = message.method.as_deref() == Some("initialize");
+        let initialized = message.method.as_deref() == Some("notifications/initialized");
         let request = self.request(Method::POST, ACCEPT_BOTH, Bytes::from(message.to_bytes()));
         let response = match self.upstream.request(request).await {
             Ok(response) => response,
@@ -177,9 +180,7 @@ impl Session {
                 .close("the server ended the session (404); re-initializing");
             return;
         }
-        if method.as_deref() == Some("initialize")
-            && let Some(id) = response.headers().get(SESSION_ID)
-        {
+        if initialize && let Some(id) = response.headers().get(SESSION_ID) {
             *self.session_id.lock() = Some(id.clone());
         }
         if status == StatusCode::ACCEPTED {
@@ -190,25 +191,22 @@ impl Session {
                         .protocol("202 Accepted in answer to a request".into()),
                 );
             }
-            if method.as_deref() == Some("notifications/initialized") {
+            if initialized {
                 tokio::spawn(self.clone().listen());
             }
             return;
         }
-        let content_type = response
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_ascii_lowercase();
+        // A handle on the header's bytes (no copy): the response is consumed below.
+        let media = response.headers().get(CONTENT_TYPE).cloned();
+        let content_type = media.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("");
         let origin = call.map_or(Origin::Unknown, Origin::Call);
-        if content_type.starts_with("text/event-stream") && status.is_success() {
+        if starts_with_ignore_case(content_type, "text/event-stream") && status.is_success() {
             self.read_stream(response.into_body(), origin, call).await;
         } else {
-            self.read_json(status, &content_type, response.into_body(), origin, call)
+            self.read_json(status, content_type, response.into_body(), origin, call)
                 .await;
         }
-        if method.as_deref() == Some("notifications/initialized") && status.is_success() {
+        if initialized && status.is_success() {
             tokio::spawn(self.clone().listen());
         }
     }
@@ -231,11 +229,12 @@ impl Session {
                 return;
             }
         };
-        let parsed = if content_type.starts_with("application/json") || !status.is_success() {
-            Message::parse_body(&bytes).ok()
-        } else {
-            None
-        };
+        let parsed =
+            if starts_with_ignore_case(content_type, "application/json") || !status.is_success() {
+                Message::parse_body(&bytes).ok()
+            } else {
+                None
+            };
         match parsed {
             Some((messages, _)) => {
                 for message in messages {
@@ -258,8 +257,12 @@ impl Session {
                 }
             }
         }
-        // A JSON answer that did not contain our response leaves the call pending forever.
-        if let Some(id) = call {
+        // A JSON answer that did not contain our response would leave the call pending
+        // forever. (Checked first: building the error allocates, and nearly every answer did
+        // contain its response.)
+        if let Some(id) = call
+            && self.mux.is_pending(id)
+        {
             self.mux.fail(
                 id,
                 self.mux.protocol(format!(
@@ -427,4 +430,12 @@ async fn read_body(body: UpstreamBody) -> Result<Bytes, String> {
         .await
         .map(|c| c.to_bytes())
         .map_err(|e| e.to_string())
+}
+
+/// Whether `value` starts with `prefix`, ASCII case-insensitively (media types are).
+fn starts_with_ignore_case(value: &str, prefix: &str) -> bool {
+    value
+        .as_bytes()
+        .get(..prefix.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes()))
 }
