@@ -53,7 +53,13 @@ pub(crate) async fn initialize(
         "clientInfo": identity.client_info,
     });
     match mux
-        .request("initialize", Some(to_raw(&params)), None, None, timeout)
+        .request(
+            "initialize".into(),
+            Some(to_raw(&params)),
+            None,
+            None,
+            timeout,
+        )
         .await
     {
         Ok(result) => {
@@ -116,7 +122,7 @@ async fn discover(
     mux.set_stateless_meta(meta);
     let result = mux
         .request(
-            "server/discover",
+            "server/discover".into(),
             Some(to_raw(&serde_json::json!({}))),
             None,
             None,
@@ -192,7 +198,13 @@ pub(crate) async fn fetch_list(
             None => serde_json::json!({}),
         };
         let result = match mux
-            .request(kind.method(), Some(to_raw(&params)), None, None, timeout)
+            .request(
+                kind.method().into(),
+                Some(to_raw(&params)),
+                None,
+                None,
+                timeout,
+            )
             .await
         {
             Ok(result) => result,

@@ -32,4 +32,6 @@ mod transport;
 pub use config::{BackoffSpec, PoolSpec, TransportSpec, UpstreamIdentity};
 pub use error::{BackendError, CallError};
 pub use pool::{Pool, PoolEvent};
-pub use replica::{AfterCall, Call, CallEvent, Replica, ReplicaState, STRAGGLER_WINDOW};
+pub use replica::{
+    AfterCall, Call, CallEvent, CallEventSink, CallEvents, Replica, ReplicaState, STRAGGLER_WINDOW,
+};

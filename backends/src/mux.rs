@@ -24,11 +24,12 @@ use crate::catalog::ListKind;
 use crate::error::CallError;
 use crate::jsonrpc::{ErrorObject, Kind, Message, code, to_raw};
 use crate::pool::PoolEvent;
-use crate::replica::{AfterCall, CallEvent, STRAGGLER_WINDOW, ServerReply};
+use crate::replica::{AfterCall, CallEvent, CallEventSink, STRAGGLER_WINDOW, ServerReply};
 use crate::telemetry::Meters;
 use meta::{Meta, parse_id, replace_field, rewrite_request_params};
 use parking_lot::Mutex;
 use serde_json::value::RawValue;
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
@@ -57,9 +58,9 @@ pub(crate) struct ReplicaIdent {
 }
 
 struct Pending {
-    method: String,
+    method: Cow<'static, str>,
     reply: oneshot::Sender<Result<Box<RawValue>, CallError>>,
-    events: Option<mpsc::Sender<CallEvent>>,
+    events: Option<CallEventSink>,
     /// The caller's own progress token, restored on `notifications/progress`.
     progress_token: Option<Box<RawValue>>,
     /// Where the call's stragglers go after its answer.
@@ -238,21 +239,21 @@ impl Mux {
     /// `notifications/cancelled` upstream; so does the deadline passing.
     pub(crate) async fn request(
         &self,
-        method: &str,
+        method: Cow<'static, str>,
         params: Option<Box<RawValue>>,
-        events: Option<mpsc::Sender<CallEvent>>,
+        events: Option<CallEventSink>,
         after: Option<Arc<dyn AfterCall>>,
         timeout: Duration,
     ) -> Result<Box<RawValue>, CallError> {
         let started = Instant::now();
         self.meters.calls.increment(1);
-        let inner = self.request_inner(method, params, events, after);
+        let inner = self.request_inner(method.clone(), params, events, after);
         let result = match tokio::time::timeout(timeout, inner).await {
             Ok(result) => result,
             Err(_) => Err(CallError::Timeout {
                 pool: self.ident.pool_name.to_string(),
                 replica: self.ident.replica,
-                method: method.to_owned(),
+                method: method.to_string(),
                 after: timeout,
             }),
         };
@@ -271,9 +272,9 @@ impl Mux {
 
     async fn request_inner(
         &self,
-        method: &str,
+        method: Cow<'static, str>,
         params: Option<Box<RawValue>>,
-        events: Option<mpsc::Sender<CallEvent>>,
+        events: Option<CallEventSink>,
         after: Option<Arc<dyn AfterCall>>,
     ) -> Result<Box<RawValue>, CallError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -287,7 +288,7 @@ impl Mux {
                 return Err(self.unavailable(reason.clone()));
             }
             let pending = Pending {
-                method: method.to_owned(),
+                method: method.clone(),
                 reply,
                 events,
                 progress_token,
@@ -301,7 +302,7 @@ impl Mux {
             id,
             armed: true,
         };
-        let message = Message::request(to_raw(&id), method, params);
+        let message = Message::request(to_raw(&id), &*method, params);
         self.touch();
         let result = match self.direct.get() {
             Some(direct) => {
@@ -504,9 +505,9 @@ impl Mux {
         let (reply, answer) = oneshot::channel::<ServerReply>();
         let event = CallEvent::Request { message, reply };
         let undelivered = match self.attribute(origin) {
-            Some((_, events)) => match events.try_send(event) {
+            Some((_, events)) => match events.deliver(event) {
                 Ok(()) => None,
-                Err(mpsc::error::TrySendError::Full(e) | mpsc::error::TrySendError::Closed(e)) => {
+                Err(e) => {
                     self.meters.events_dropped.increment(1);
                     Some(e)
                 }
@@ -555,7 +556,7 @@ impl Mux {
     }
 
     /// The call that a non-self-identifying message belongs to (see the module doc).
-    fn attribute(&self, origin: Origin) -> Option<(u64, mpsc::Sender<CallEvent>)> {
+    fn attribute(&self, origin: Origin) -> Option<(u64, CallEventSink)> {
         match origin {
             Origin::Call(id) => self.events_of(id).map(|e| (id, e)),
             Origin::Unrelated => None,
@@ -594,7 +595,7 @@ impl Mux {
         table.answered.back().map(|a| a.after.clone())
     }
 
-    fn events_of(&self, id: u64) -> Option<mpsc::Sender<CallEvent>> {
+    fn events_of(&self, id: u64) -> Option<CallEventSink> {
         self.pending
             .lock()
             .calls
@@ -602,8 +603,8 @@ impl Mux {
             .and_then(|c| c.events.clone())
     }
 
-    fn to_call(&self, events: &mpsc::Sender<CallEvent>, event: CallEvent) {
-        if events.try_send(event).is_err() {
+    fn to_call(&self, events: &CallEventSink, event: CallEvent) {
+        if events.deliver(event).is_err() {
             self.meters.events_dropped.increment(1);
         }
     }

@@ -12,8 +12,9 @@ use crate::mux::{Mux, ReplicaIdent};
 use crate::transport::Opened;
 use parking_lot::{Mutex, RwLock};
 use serde_json::value::RawValue;
+use std::borrow::Cow;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -25,14 +26,15 @@ pub type ServerReply = Result<Box<RawValue>, Box<RawValue>>;
 /// One upstream request.
 #[derive(Debug)]
 pub struct Call {
-    /// The method (`tools/call`, `resources/read`, …).
-    pub method: String,
+    /// The method (`tools/call`, `resources/read`, …); borrowed when it is a literal, so
+    /// the common methods cost no allocation per call.
+    pub method: Cow<'static, str>,
     /// Raw params; a `_meta.progressToken` in them is rewritten upstream and restored on the
     /// progress notifications sent back through `events`.
     pub params: Option<Box<RawValue>>,
     /// Where progress, log messages and server→client requests caused by this call go. With
     /// `None` they are dropped (server requests are then answered with an error).
-    pub events: Option<mpsc::Sender<CallEvent>>,
+    pub events: Option<CallEventSink>,
     /// Deadline; the pool's `request_timeout` when `None`.
     pub timeout: Option<Duration>,
     /// Where the call's stragglers go once its answer is in (see [`AfterCall`]); with `None`
@@ -75,6 +77,42 @@ pub enum CallEvent {
         /// Where the answer goes; vecgate writes it upstream under the upstream's id.
         reply: oneshot::Sender<ServerReply>,
     },
+}
+
+/// Takes the [`CallEvent`]s of one call, as the replica's reader delivers them: without
+/// blocking and in the order the upstream sent them.
+///
+/// A channel sender is one (the caller reads a receiver); the gateway implements it directly
+/// so an event goes to the client's stream without a second hop through a per-call channel.
+pub trait CallEvents: Send + Sync {
+    /// Take `event` now, or hand it back (the receiver is full or gone): the replica then
+    /// counts it as dropped, and a dropped server request is answered with an error.
+    fn deliver(&self, event: CallEvent) -> Result<(), CallEvent>;
+
+    /// Whether nobody will read this call's events any more; such a call is not chosen as
+    /// the owner of an unattributed message.
+    fn is_closed(&self) -> bool;
+}
+
+/// Where one call's events go.
+pub type CallEventSink = Arc<dyn CallEvents>;
+
+impl std::fmt::Debug for dyn CallEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CallEvents")
+    }
+}
+
+impl CallEvents for mpsc::Sender<CallEvent> {
+    fn deliver(&self, event: CallEvent) -> Result<(), CallEvent> {
+        self.try_send(event).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(e) | mpsc::error::TrySendError::Closed(e) => e,
+        })
+    }
+
+    fn is_closed(&self) -> bool {
+        mpsc::Sender::is_closed(self)
+    }
 }
 
 /// The lifecycle of a replica.
@@ -139,8 +177,10 @@ pub struct Replica {
     inflight: AtomicU32,
     /// Wakes the supervisor of an idle replica.
     pub(crate) wake: Notify,
-    /// When the last call started, for idle reaping.
-    last_call: Mutex<Instant>,
+    /// When the last call started (ms after `born`), for idle reaping. An atomic, not a
+    /// lock: every call writes it, from whichever worker runs it.
+    last_call_ms: AtomicU64,
+    born: Instant,
     last_error: Mutex<Option<String>>,
 }
 
@@ -165,7 +205,8 @@ impl Replica {
             catalog: RwLock::new(None),
             inflight: AtomicU32::new(0),
             wake: Notify::new(),
-            last_call: Mutex::new(Instant::now()),
+            last_call_ms: AtomicU64::new(0),
+            born: Instant::now(),
             last_error: Mutex::new(None),
         }
     }
@@ -226,12 +267,12 @@ impl Replica {
         let timeout = call.timeout.unwrap_or(self.spec.request_timeout);
         let started = Instant::now();
         let _inflight = InflightGuard::enter(&self.inflight);
-        *self.last_call.lock() = started;
+        self.mark_call(started);
         let connection = self.connection_within(timeout).await?;
         let left = timeout.saturating_sub(started.elapsed());
         match connection
             .mux
-            .request(&call.method, call.params, call.events, call.after, left)
+            .request(call.method, call.params, call.events, call.after, left)
             .await
         {
             // Report the caller's deadline, not what was left of it after waiting for a start.
@@ -313,7 +354,13 @@ impl Replica {
     }
 
     pub(crate) fn idle_for(&self) -> Duration {
-        self.last_call.lock().elapsed()
+        let last = Duration::from_millis(self.last_call_ms.load(Ordering::Relaxed));
+        self.born.elapsed().saturating_sub(last)
+    }
+
+    fn mark_call(&self, at: Instant) {
+        let ms = at.saturating_duration_since(self.born).as_millis() as u64;
+        self.last_call_ms.store(ms, Ordering::Relaxed);
     }
 
     pub(crate) fn set_state(&self, state: ReplicaState) -> bool {
@@ -329,7 +376,7 @@ impl Replica {
         *self.catalog.write() = Some(catalog);
         *self.connection.write() = Some(connection);
         // Idle time counts from readiness, not from the previous life.
-        *self.last_call.lock() = Instant::now();
+        self.mark_call(Instant::now());
     }
 
     pub(crate) fn set_catalog(&self, catalog: Arc<Catalog>) {

@@ -212,7 +212,7 @@ async fn serve(replica: &Replica, connection: &Connection, ctx: &PoolContext) ->
                 }
                 if quiet && mux.idle_for() >= HEALTH_INTERVAL {
                     let timeout = ctx.spec.request_timeout.min(PING_TIMEOUT);
-                    match mux.request("ping", None, None, None, timeout).await {
+                    match mux.request("ping".into(), None, None, None, timeout).await {
                         // An error object is still an answer: the replica is alive.
                         Ok(_) | Err(CallError::Rpc(_)) => {}
                         Err(e) => return End::Died(format!("health check failed: {e}")),

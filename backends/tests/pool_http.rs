@@ -5,11 +5,14 @@ mod pool_support;
 use pool_support::*;
 use std::net::SocketAddr;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
-use vecgate_backends::{CallError, CallEvent, PoolEvent, PoolSpec, ReplicaState, TransportSpec};
+use vecgate_backends::{
+    CallError, CallEvent, CallEventSink, PoolEvent, PoolSpec, ReplicaState, TransportSpec,
+};
 
 /// Start the demo server on `addr` (port 0 picks one); returns the child and its `/mcp` URL.
 async fn demo_http(addr: &str) -> (Child, String) {
@@ -89,7 +92,7 @@ async fn calls_progress_and_server_requests_over_streamable_http() {
     // A sampling request on the POST's stream belongs to that call.
     let (tx, mut rx) = mpsc::channel(8);
     let mut c = call("ask_llm", serde_json::json!({"prompt": "hi"}));
-    c.events = Some(tx);
+    c.events = Some(Arc::new(tx) as CallEventSink);
     tokio::spawn(async move {
         while let Some(event) = rx.recv().await {
             if let CallEvent::Request { message, reply } = event {

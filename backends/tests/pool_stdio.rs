@@ -4,9 +4,12 @@ mod pool_support;
 
 use pool_support::*;
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
-use vecgate_backends::{CallError, CallEvent, Pool, PoolEvent, ReplicaState, TransportSpec};
+use vecgate_backends::{
+    CallError, CallEvent, CallEventSink, Pool, PoolEvent, ReplicaState, TransportSpec,
+};
 
 #[tokio::test]
 async fn handshake_negotiates_and_fetches_the_catalog() {
@@ -124,7 +127,7 @@ async fn sampling_and_elicitation_are_relayed_to_the_calling_call() {
 
     let (tx, mut rx) = mpsc::channel(8);
     let mut c = call("ask_llm", serde_json::json!({"prompt": "the answer?"}));
-    c.events = Some(tx);
+    c.events = Some(Arc::new(tx) as CallEventSink);
     let answer = tokio::spawn(async move {
         while let Some(event) = rx.recv().await {
             if let CallEvent::Request { message, reply } = event {
@@ -143,7 +146,7 @@ async fn sampling_and_elicitation_are_relayed_to_the_calling_call() {
 
     let (tx, mut rx) = mpsc::channel(8);
     let mut c = call("confirm", serde_json::json!({"question": "ship it?"}));
-    c.events = Some(tx);
+    c.events = Some(Arc::new(tx) as CallEventSink);
     tokio::spawn(async move {
         while let Some(event) = rx.recv().await {
             if let CallEvent::Request { message, reply } = event {

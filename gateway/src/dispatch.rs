@@ -8,9 +8,10 @@
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::sync::Arc;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use vecgate_backends::jsonrpc::{ErrorObject, Kind, Message, code, to_raw};
-use vecgate_backends::{AfterCall, Call, CallError, CallEvent};
+use vecgate_backends::replica::ServerReply;
+use vecgate_backends::{AfterCall, Call, CallError, CallEvent, CallEventSink, CallEvents};
 
 use crate::cache::AnswerCache;
 use crate::catalog::{ListKind, list_kind, rename_params};
@@ -21,9 +22,6 @@ use crate::session::Session;
 /// stdout. Bounded: a client that does not read loses progress notifications, never blocks the
 /// gateway.
 pub type EventSink = mpsc::Sender<Message>;
-
-/// Capacity of a request's event channel from its replica.
-const CALL_EVENT_CAPACITY: usize = 64;
 
 /// How a request failed, in the form it is sent back.
 enum Failure {
@@ -418,24 +416,24 @@ async fn forward(
                 format!("pool {:?} has no replicas", pool.name()),
             )
         })?;
-    let result = {
-        let (tx, mut rx) = mpsc::channel(CALL_EVENT_CAPACITY);
-        let call = routed.replica.call(Call {
-            method: method.to_owned(),
+    let relay: CallEventSink = Arc::new(CallRelay {
+        session: Arc::clone(session),
+        sink: events.clone(),
+    });
+    let method = match crate::meters::known_method(method) {
+        Some(known) => Cow::Borrowed(known),
+        None => Cow::Owned(method.to_owned()),
+    };
+    let result = routed
+        .replica
+        .call(Call {
+            method,
             params,
-            events: Some(tx),
+            events: Some(relay),
             timeout: None,
             after: Some(Arc::clone(session) as Arc<dyn AfterCall>),
-        });
-        tokio::pin!(call);
-        loop {
-            tokio::select! {
-                biased;
-                Some(event) = rx.recv() => relay_call_event(session, event, events).await,
-                result = &mut call => break result,
-            }
-        }
-    };
+        })
+        .await;
     let result_bytes = result.as_ref().map_or(0, |r| r.get().len() as u32);
     gw.router
         .observe(pool_index, routed, result.is_ok(), result_bytes);
@@ -445,33 +443,82 @@ async fn forward(
     })
 }
 
-/// Relay one message a replica sent about a request of this session.
-async fn relay_call_event(session: &Arc<Session>, event: CallEvent, events: &EventSink) {
-    match event {
-        CallEvent::Notification(msg) => {
-            if msg.method.as_deref() == Some("notifications/message") && !log_wanted(session, &msg)
-            {
-                return;
+/// Where a forwarded call's events go: straight from the replica's reader into the request's
+/// event sink (its POST stream, the legacy SSE stream or stdout), in the order the upstream
+/// sent them. No per-call channel and no relay loop beside the call: the reader does the
+/// little work an event needs (a log-level filter, an id for a server request) itself.
+struct CallRelay {
+    session: Arc<Session>,
+    sink: EventSink,
+}
+
+impl CallEvents for CallRelay {
+    fn deliver(&self, event: CallEvent) -> Result<(), CallEvent> {
+        match event {
+            CallEvent::Notification(msg) => {
+                if msg.method.as_deref() == Some("notifications/message")
+                    && !log_wanted(&self.session, &msg)
+                {
+                    return Ok(());
+                }
+                // Progress is best-effort: a client that does not read its stream loses some.
+                if self.sink.try_send(msg).is_err() {
+                    metrics::counter!("vecgate_events_dropped_total").increment(1);
+                }
             }
-            // Progress is best-effort: a client that does not read its stream loses some.
-            if events.try_send(msg).is_err() {
-                metrics::counter!("vecgate_events_dropped_total").increment(1);
+            CallEvent::Request { message, reply } => {
+                relay_server_request(&self.session, &self.sink, message, reply);
             }
         }
-        CallEvent::Request { message, reply } => {
-            let method = message.method.clone().unwrap_or_default();
-            if !session.caps.allows(&method) {
-                let err = ErrorObject::new(
-                    code::METHOD_NOT_FOUND,
-                    format!("the client did not declare the capability {method} needs"),
-                );
+        Ok(())
+    }
+
+    fn is_closed(&self) -> bool {
+        self.sink.is_closed()
+    }
+}
+
+/// Relay a server→client request a call caused to the client, under an id of this session,
+/// and its answer back to the replica.
+fn relay_server_request(
+    session: &Arc<Session>,
+    sink: &EventSink,
+    message: Message,
+    reply: oneshot::Sender<ServerReply>,
+) {
+    let method = message.method.unwrap_or_default();
+    if !session.caps.allows(&method) {
+        let err = ErrorObject::new(
+            code::METHOD_NOT_FOUND,
+            format!("the client did not declare the capability {method} needs"),
+        );
+        let _ = reply.send(Err(err.to_raw()));
+        return;
+    }
+    let (id, answer) = session.register_request();
+    let request = Message::request(to_raw(&id), method, message.params);
+    // Sent now when there is room, so it keeps its place among the call's other events;
+    // otherwise the task below waits for room.
+    let waiting = match sink.try_send(request) {
+        Ok(()) => None,
+        Err(mpsc::error::TrySendError::Full(request)) => Some(request),
+        // The request's own stream has closed: the session's GET stream, if it has one.
+        Err(mpsc::error::TrySendError::Closed(request)) => {
+            if !session.push(request) {
+                session.forget_request(id);
+                let err =
+                    ErrorObject::new(code::UPSTREAM_UNAVAILABLE, "the client's stream closed");
                 let _ = reply.send(Err(err.to_raw()));
                 return;
             }
-            let (id, answer) = session.register_request();
-            let request = Message::request(to_raw(&id), method, message.params);
-            // The request's own stream first; if it has closed, the session's GET stream.
-            let delivered = match events.send(request).await {
+            None
+        }
+    };
+    let session = Arc::clone(session);
+    let sink = sink.clone();
+    tokio::spawn(async move {
+        if let Some(request) = waiting {
+            let delivered = match sink.send(request).await {
                 Ok(()) => true,
                 Err(mpsc::error::SendError(request)) => session.push(request),
             };
@@ -482,19 +529,17 @@ async fn relay_call_event(session: &Arc<Session>, event: CallEvent, events: &Eve
                 let _ = reply.send(Err(err.to_raw()));
                 return;
             }
-            // Wait for the client's answer without holding up the request's other events.
-            tokio::spawn(async move {
-                let answer = answer.await.unwrap_or_else(|_| {
-                    Err(ErrorObject::new(
-                        code::INTERNAL_ERROR,
-                        "the client session ended before answering",
-                    )
-                    .to_raw())
-                });
-                let _ = reply.send(answer);
-            });
         }
-    }
+        drop(sink);
+        let answer = answer.await.unwrap_or_else(|_| {
+            Err(ErrorObject::new(
+                code::INTERNAL_ERROR,
+                "the client session ended before answering",
+            )
+            .to_raw())
+        });
+        let _ = reply.send(answer);
+    });
 }
 
 /// A log line that raced its call's answer (see [`vecgate_backends::STRAGGLER_WINDOW`]) goes to

@@ -26,12 +26,14 @@ const KNOWN_METHODS: [&str; 14] = [
     "server/discover",
 ];
 
+/// The static copy of `method` when it is one of the methods vecgate knows.
+pub fn known_method(method: &str) -> Option<&'static str> {
+    KNOWN_METHODS.into_iter().find(|m| *m == method)
+}
+
 /// The bounded label for a client-sent method name.
 pub fn method_label(method: &str) -> &'static str {
-    KNOWN_METHODS
-        .into_iter()
-        .find(|m| *m == method)
-        .unwrap_or("other")
+    known_method(method).unwrap_or("other")
 }
 
 /// `vecgate_requests_total{method, outcome}`, one handle per label pair.

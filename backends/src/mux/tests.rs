@@ -35,9 +35,9 @@ async fn start(
     let params = raw(params);
     let task = tokio::spawn(async move {
         m.request(
-            "tools/call",
+            "tools/call".into(),
             Some(params),
-            events,
+            events.map(|e| Arc::new(e) as crate::replica::CallEventSink),
             None,
             Duration::from_secs(5),
         )
@@ -141,7 +141,7 @@ async fn a_deadline_fails_the_call_and_cancels_it() {
     let (mux, mut out, _pool) = mux();
     let m = mux.clone();
     let call = tokio::spawn(async move {
-        m.request("slow", None, None, None, Duration::from_millis(50))
+        m.request("slow".into(), None, None, None, Duration::from_millis(50))
             .await
     });
     let sent = out.recv().await.unwrap();
@@ -233,7 +233,7 @@ async fn closing_fails_calls_at_once_and_refuses_new_ones() {
         matches!(task.await.unwrap(), Err(CallError::Unavailable { reason, .. }) if reason == "process exited")
     );
     let late = mux
-        .request("x", None, None, None, Duration::from_secs(1))
+        .request("x".into(), None, None, None, Duration::from_secs(1))
         .await;
     assert!(matches!(late, Err(CallError::Unavailable { .. })));
     assert!(mux.is_closed());
@@ -298,7 +298,7 @@ fn assert_send<T: Send>(_: T) {}
 #[allow(dead_code)]
 fn request_future_is_send(mux: &Mux) {
     fn check<F: Future + Send>(_: F) {}
-    check(mux.request("x", None, None, None, Duration::from_secs(1)));
+    check(mux.request("x".into(), None, None, None, Duration::from_secs(1)));
 }
 
 #[tokio::test]
@@ -344,7 +344,7 @@ async fn a_log_line_that_races_its_answer_reaches_the_caller_within_the_window()
     let after: Arc<dyn AfterCall> = sink.clone();
     let task = tokio::spawn(async move {
         m.request(
-            "tools/call",
+            "tools/call".into(),
             None,
             None,
             Some(after),

@@ -8,7 +8,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use vecgate_backends::jsonrpc::to_raw;
 use vecgate_backends::{
-    BackoffSpec, Call, CallEvent, Pool, PoolEvent, PoolSpec, TransportSpec, UpstreamIdentity,
+    BackoffSpec, Call, CallEvent, CallEventSink, Pool, PoolEvent, PoolSpec, TransportSpec,
+    UpstreamIdentity,
 };
 
 pub const DEMO: &str = env!("CARGO_BIN_EXE_vecgate-demo-server");
@@ -96,7 +97,7 @@ pub fn call_with_progress(
     Call {
         method: "tools/call".into(),
         params: Some(to_raw(&params)),
-        events: Some(events),
+        events: Some(Arc::new(events) as CallEventSink),
         timeout: None,
         after: None,
     }

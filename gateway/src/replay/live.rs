@@ -149,7 +149,7 @@ async fn run(
     for &(due, record) in plan {
         let replica = replica.clone();
         let call = Call {
-            method: record.method.clone(),
+            method: record.method.clone().into(),
             params: request_params(&record.method, &record.target, &record.args),
             events: None,
             timeout: Some(timeout),

@@ -355,7 +355,7 @@ fn replica_name(r: usize) -> String {
 /// The upstream call for one request.
 pub(super) fn call(method: &str, target: &str, arguments: &Value, args: &RecordArgs) -> Call {
     Call {
-        method: method.to_owned(),
+        method: method.to_owned().into(),
         params: request_params(method, target, arguments),
         events: None,
         timeout: Some(Duration::from_millis(args.timeout_ms)),
