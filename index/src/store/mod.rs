@@ -437,7 +437,18 @@ impl TrajectoryStore {
                     view.scan_from(m.len, embedding, 1, &mut nearest);
                 }
             }
-            None => view.search(embedding, 1, config.hnsw.ef_search, &mut nearest),
+            None => {
+                view.search(embedding, 1, config.hnsw.ef_search, &mut nearest);
+                // No routing search filled the slot (e.g. a pool of one replica is not
+                // routed): remember this one, so the key's next outcome merges in O(1) too.
+                if let Some(key) = key
+                    && config.memo_slots > 0
+                {
+                    self.shared
+                        .memo
+                        .put(key, view.forgets, view.len, 1, &nearest);
+                }
+            }
         }
         if let Some(&best) = nearest.first()
             && (best.similarity >= config.merge_similarity || view.len >= config.max_entries)

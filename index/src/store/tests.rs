@@ -447,3 +447,49 @@ fn memo_catches_up_exactly_and_record_keyed_reuses_it() {
         "{cold:?}"
     );
 }
+
+#[test]
+fn an_unrouted_key_is_remembered_by_recording_and_caught_up_exactly() {
+    // A pool of one replica is not routed, so only recording ever looks its keys up.
+    let store = TrajectoryStore::new(flat_config(16)).expect("store");
+    let mut rng = SplitMix64::new(11);
+    for _ in 0..50 {
+        store
+            .record(&unit(&mut rng, 16), &outcome(0, 0, 1.0, 0))
+            .expect("record");
+    }
+    let first = unit(&mut rng, 16);
+    let Recorded::Inserted { entry: own } = store
+        .record_keyed(77, &first, &outcome(0, 0, 1.0, 1))
+        .expect("record")
+    else {
+        panic!("a novel vector is inserted");
+    };
+    // The same key again, unchanged: merged into its own entry.
+    assert!(matches!(
+        store.record_keyed(77, &first, &outcome(0, 0, 1.0, 2)),
+        Ok(Recorded::Merged { entry, .. }) if entry == own
+    ));
+    // Entries added after the remembered search, one of them exactly the key's next vector:
+    // the catch-up must see it, or the outcome lands on a stale nearest entry.
+    for _ in 0..20 {
+        store
+            .record(&unit(&mut rng, 16), &outcome(0, 0, 1.0, 3))
+            .expect("record");
+    }
+    let next = unit(&mut rng, 16);
+    let Recorded::Inserted { entry: newer } =
+        store.record(&next, &outcome(0, 0, 1.0, 4)).expect("record")
+    else {
+        panic!("a novel vector is inserted");
+    };
+    assert_eq!(
+        store
+            .record_keyed(77, &next, &outcome(0, 0, 1.0, 5))
+            .expect("record"),
+        Recorded::Merged {
+            entry: newer,
+            similarity: dot(&next, &next)
+        }
+    );
+}
