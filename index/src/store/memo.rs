@@ -52,6 +52,8 @@ const EMPTY: Slot = Slot {
 pub(crate) struct Memoised {
     /// Entries the neighbours were computed over (`0..len`).
     pub(crate) len: u32,
+    /// How many neighbours were asked for (1 when the recorder filled the slot).
+    pub(crate) k: u32,
 }
 
 pub(crate) struct Memo {
@@ -93,7 +95,10 @@ impl Memo {
         {
             out.clear();
             out.extend_from_slice(&slot.items[..slot.n as usize]);
-            return Some(Memoised { len: slot.len });
+            return Some(Memoised {
+                len: slot.len,
+                k: slot.k,
+            });
         }
         None
     }

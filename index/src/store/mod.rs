@@ -420,21 +420,29 @@ impl TrajectoryStore {
         let mut nearest = self.shared.write.lock();
         let view = self.shared.view.load_full();
         let memoised = match key {
-            Some(key) if config.memo_slots > 0 => {
-                self.shared
-                    .memo
-                    .get(key, view.forgets, view.len, None, &mut nearest)
-            }
+            Some(key) if config.memo_slots > 0 => self
+                .shared
+                .memo
+                .get(key, view.forgets, view.len, None, &mut nearest)
+                .map(|m| (key, m)),
             _ => None,
         };
         match memoised {
-            Some(m) => {
+            Some((key, m)) => {
                 nearest.truncate(1);
                 if let Some(best) = nearest.first_mut() {
                     best.similarity = dot(embedding, view.row(best.entry));
                 }
                 if m.len < view.len {
                     view.scan_from(m.len, embedding, 1, &mut nearest);
+                    // A slot only the recorder uses moves forward with it, so the next
+                    // outcome does not scan the same entries again; a routing search's slot
+                    // (more neighbours) is left for the router to advance.
+                    if m.k == 1 {
+                        self.shared
+                            .memo
+                            .put(key, view.forgets, view.len, 1, &nearest);
+                    }
                 }
             }
             None => {
