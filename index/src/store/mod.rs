@@ -13,8 +13,13 @@
 //!   `hnsw`; hnsw_rs stays selectable as [`GraphBackend::HnswRs`]). One background indexer
 //!   thread moves new rows into the graph in batches and rebuilds it when tombstones pile up
 //!   (neither graph deletes); with [`Indexing::Inline`] the recording thread does that work
-//!   itself, deterministically (replay). The only locks a reader can meet are an entry's
-//!   statistics mutex (held for one row update) and a memo slot's mutex (one copy).
+//!   itself, deterministically (replay).
+//!   The flat part is bounded: while it holds [`StoreConfig::max_unindexed`] rows, novel
+//!   outcomes merge into their nearest entry (as past `max_entries`) until the indexer catches
+//!   up, so novel traffic faster than graph insertion sheds entries instead of slowing every
+//!   search (an insert costs several times a routed request's search). The only locks a
+//!   reader can meet are an entry's statistics mutex (held for one row update) and a memo
+//!   slot's mutex (one copy).
 //! - **Flat below the crossover.** Under a few thousand entries a flat scan beats the graph on
 //!   this hardware. With [`Crossover::Auto`] the indexer times both on the running machine and
 //!   picks.
@@ -96,8 +101,14 @@ pub struct StoreConfig {
     /// Background or inline graph maintenance.
     pub indexing: Indexing,
     /// Rows left outside the graph before the indexer inserts them (they are flat-scanned until
-    /// then, so this bounds the flat part's cost).
+    /// then). The indexer also publishes its progress every this many inserts.
     pub graph_batch: usize,
+    /// Bound on the rows outside the graph while readers search it (≥ `graph_batch`): a novel
+    /// outcome that would exceed it is merged into its nearest entry instead (counted in
+    /// [`StoreStats::deferred`]), as past `max_entries`. Without it, novel traffic faster than
+    /// the indexer inserts grows the flat-scanned tail until every search is a long scan.
+    /// Inline indexing never reaches it (the recording thread indexes every `graph_batch`).
+    pub max_unindexed: usize,
     /// Fraction of tombstones in the graph that triggers a rebuild.
     pub rebuild_dead_fraction: f32,
     /// Slots of the neighbour memo (0 disables it).
@@ -116,6 +127,7 @@ impl Default for StoreConfig {
             crossover: Crossover::Auto,
             indexing: Indexing::Background,
             graph_batch: 256,
+            max_unindexed: 1024,
             rebuild_dead_fraction: 0.25,
             memo_slots: 16_384,
         }
@@ -146,6 +158,9 @@ impl StoreConfig {
         }
         if self.graph_batch == 0 {
             return bad("graph_batch", "must be > 0");
+        }
+        if self.max_unindexed < self.graph_batch {
+            return bad("max_unindexed", "must be >= graph_batch");
         }
         if !(self.rebuild_dead_fraction > 0.0 && self.rebuild_dead_fraction <= 1.0) {
             return bad("rebuild_dead_fraction", "must be in (0, 1]");
@@ -186,6 +201,9 @@ pub struct StoreStats {
     pub merges: u64,
     /// Outcomes that added an entry.
     pub inserts: u64,
+    /// Novel outcomes merged into their nearest entry because the graph was
+    /// [`StoreConfig::max_unindexed`] rows behind (included in `merges`).
+    pub deferred: u64,
     /// Graph (re)builds from scratch (the first build included).
     pub rebuilds: u64,
     /// Memo answers.
@@ -212,6 +230,7 @@ pub(crate) struct Shared {
     memo: memo::Memo,
     merges: AtomicU64,
     inserts: AtomicU64,
+    deferred: AtomicU64,
     pub(crate) rebuilds: AtomicU64,
 }
 
@@ -266,6 +285,7 @@ impl TrajectoryStore {
             calibrated_len: AtomicU32::new(0),
             merges: AtomicU64::new(0),
             inserts: AtomicU64::new(0),
+            deferred: AtomicU64::new(0),
             rebuilds: AtomicU64::new(0),
         });
         let indexer = if spawn {
@@ -458,13 +478,23 @@ impl TrajectoryStore {
                 }
             }
         }
+        // The indexer is `max_unindexed` rows behind the readers' graph: taking this row would
+        // lengthen every search's flat scan, so it waits for the graph like a full store does.
+        let backlogged = view.mode == view::Mode::Graph
+            && view.graph.is_some()
+            && (view.len - view.graph_len) as usize >= config.max_unindexed;
         if let Some(&best) = nearest.first()
-            && (best.similarity >= config.merge_similarity || view.len >= config.max_entries)
+            && (best.similarity >= config.merge_similarity
+                || view.len >= config.max_entries
+                || backlogged)
         {
             if let Some(meta) = view.meta(best.entry) {
                 meta.observe(outcome, config.ewma_alpha);
             }
             self.shared.merges.fetch_add(1, Ordering::Relaxed);
+            if best.similarity < config.merge_similarity && view.len < config.max_entries {
+                self.shared.deferred.fetch_add(1, Ordering::Relaxed);
+            }
             return Ok(Recorded::Merged {
                 entry: best.entry,
                 similarity: best.similarity,
@@ -583,6 +613,7 @@ impl TrajectoryStore {
             graph_in_use: view.graph.is_some() && view.mode == view::Mode::Graph,
             merges: self.shared.merges.load(Ordering::Relaxed),
             inserts: self.shared.inserts.load(Ordering::Relaxed),
+            deferred: self.shared.deferred.load(Ordering::Relaxed),
             rebuilds: self.shared.rebuilds.load(Ordering::Relaxed),
             memo_hits: self.shared.memo.hits.load(Ordering::Relaxed),
             memo_misses: self.shared.memo.misses.load(Ordering::Relaxed),
