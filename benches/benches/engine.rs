@@ -10,6 +10,7 @@
 //! - **replay speed**: simulated requests/s of `p2c-peak-ewma`, `knn` and `vector` through the
 //!   engine on the committed datasets (one thread, as `vecgate replay --threads 1`), with each
 //!   run's p95 so a speed-up that changed routing shows. Target 50K/s for `vector`.
+//!   `VECGATE_BENCH_DATASETS` picks the datasets (comma-separated; empty skips the replays).
 //!
 //! Wall-clock figures: on a shared machine, compare ratios measured in the same run.
 
@@ -112,16 +113,24 @@ fn learn_throughput(n: usize) {
     let before = engine.store().stats();
     let timed = &requests[10_000..];
     let mut learning = Duration::ZERO;
+    // The rows outside the graph are flat-scanned by every search: sample how far the graph
+    // lags behind the store.
+    let mut max_lag = 0u32;
     let t = Instant::now();
     for (i, r) in timed.iter().enumerate() {
         learning += one(&engine, r, 10_000 + i as u64, &mut rng, (&mut fs, &mut rs));
+        if i % 256 == 0 {
+            let s = engine.store().stats();
+            max_lag = max_lag.max(s.entries - s.graph_len);
+        }
     }
     let total = t.elapsed();
     let after = engine.store().stats();
     let per_s = |d: Duration| timed.len() as f64 / d.as_secs_f64().max(1e-9);
     println!(
         "engine learn N={n} (store ready in {:.1}s): learn alone {:>9.0} outcomes/s, \
-         route+learn {:>9.0} requests/s{}; {} inserts, {} merges, memo hits {} of {}",
+         route+learn {:>9.0} requests/s{}; {} inserts, {} merges, memo hits {} of {}; \
+         rows outside the graph: max {} sampled, {} at the end (graph in use: {}); {} deferred",
         setup.as_secs_f64(),
         per_s(learning),
         per_s(total),
@@ -134,6 +143,10 @@ fn learn_throughput(n: usize) {
         after.merges - before.merges,
         after.memo_hits - before.memo_hits,
         (after.memo_hits + after.memo_misses) - (before.memo_hits + before.memo_misses),
+        max_lag,
+        after.entries - after.graph_len,
+        after.graph_in_use,
+        after.deferred - before.deferred,
     );
 }
 
@@ -207,8 +220,10 @@ fn main() {
     for dataset in std::env::var("VECGATE_BENCH_DATASETS")
         .unwrap_or_else(|_| "affinity.jsonl.zst,hotspot.jsonl.zst,uniform.jsonl.zst".into())
         .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
     {
-        replay_speed(dataset.trim());
+        replay_speed(dataset);
     }
     benches();
     Criterion::default().configure_from_args().final_summary();

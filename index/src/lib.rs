@@ -80,6 +80,16 @@
 //! f32 rows, visited rows are cache misses): the 250 µs p99 target there needs fewer bytes per
 //! visited row (the int8 codes the flat scan already keeps) in the graph walk.
 //!
+//! **Reverse links without the fill-up** (2026-12-03, same bench, same (16, 100), before →
+//! after in one session; the table above is the before): a new node's own layer-0 list is
+//! still filled, but a full neighbour's list re-selected for a reverse link keeps its diverse
+//! links only (with the fill-up every list stayed full, so almost every reverse link
+//! re-selected). Builds 5,124–5,220 → 8,971–12,133 vec/s at 10K and 2,592 → 3,786 at 100K;
+//! recall@10 at 10K .964 → .959 (ef 24) and .988 → .991 (ef 64); at 100K .855 / .876 / .918 /
+//! .926 → .863 / .896 / .931 / .940 at ef 16 / 24 / 64 / 96, and searches got faster (100K,
+//! ef 64, best of 3: p50 59 → 35 µs, p99 268 → 128 µs): the lists are shorter and less
+//! clustered.
+//!
 //! **Flat vs graph.** With first-run (cache-cold) timings the flat scan wins at 10K and the graph
 //! wins by 10–17× at 100K, so the crossover lies in between and depends on the machine and its
 //! load: [`store::Crossover::Auto`] builds the graph from 4,096 entries on, times both paths on
@@ -91,6 +101,27 @@
 //! 376 records/s achieved) and 546 µs (100K, 167 records/s); their p99 (44–57 ms) is CPU
 //! starvation on the loaded 2 cores, not lock waits (readers take no lock the writer holds
 //! across work).
+//!
+//! **Novel traffic faster than the indexer** (`engine` bench, route + learn of `vector` on one
+//! thread over a seeded store, 50,000 generated requests of which ~63 % are novel; another
+//! helper's bench held one of the 2 cores, so compare within a run). An insert costs 0.25–0.4 ms
+//! here (`index_search` build at 10K: 2,350–4,100 vec/s on the loaded machine), several times
+//! a routed request, so the indexer cannot keep up and, unbounded, the rows outside the graph
+//! grew to 10,856 at N = 10K (4,843 at 100K): every search flat-scanned them. Bounding them
+//! ([`store::StoreConfig::max_unindexed`], 1,024: a novel outcome then merges into its
+//! nearest entry) and publishing the indexer's progress every `graph_batch` inserts took
+//! route + learn from 4,729–5,235 to 9,847–11,502 requests/s at 10K and from
+//! 4,086 to 5,345 at 100K, with 13–17K (10K) and 5.2K (100K) of the 50,000 outcomes deferred.
+//! Replays index inline and never reach the bound (their `results.json` is byte-identical).
+//! Per insert while building 5,000 generated rows (counted, before the change to reverse links
+//! above): ~380 dot products in the layer search, ~1,050 similarities and ~3,400 pairwise dots
+//! re-selecting full neighbour lists, which is what that change cut. Two tries that did not
+//! pay off within noise: int8 codes for those pairwise dots (recall .986 vs .988 at ef 64,
+//! build not faster at 10K) and an exact shortcut dropping the worst candidate when the best
+//! prunes it (hits 14 % of re-selections, −6.7 % dots). With both changes (same bench, one
+//! session): route + learn 3,812–6,333 → 7,297–9,582 requests/s at 10K with 1.5–2.9K
+//! outcomes deferred (the bound alone: 13–17K), and 5,171 → 6,902 at 100K with none deferred
+//! and at most 627 rows outside the graph.
 //!
 //! **The whole decision** (`index_decision`: embed + canonical key + exact-cache probe +
 //! memoised search, store on `Crossover::Auto`, native graph (16, 100), ef 64; same run and
@@ -133,8 +164,13 @@
 //! requests of 15K in affinity), and 21 % is the routing search. Recording
 //! itself no longer searches (`record_keyed`). The search and decision tables above are the
 //! native graph's, measured before the kernels' AVX-512/AVX2 dispatch ([`store::dot`]), so
-//! they are upper bounds for the current build. The next step is cheaper insertion, measured
-//! for recall.
+//! they are upper bounds for the current build.
+//!
+//! **After reverse links without the fill-up** (`vecgate replay --policies vector --threads 1`,
+//! old and new binaries alternated, load average ~1.4): `vector` simulated req/s on uniform
+//! 4,896 → 8,998, affinity 4,906 → 8,957, hotspot 24,173 → 38,898, swarm 5,288 → 9,346;
+//! `results.json` changed (other neighbours) with `vector`'s p95 41.67 → 41.70, 38.75 → 38.71,
+//! 29.27 → 29.21 and 43.01 → 43.07 ms (all within 0.15 %); two runs of each are byte-identical.
 // `deny`, not `forbid`: `store::kernel::simd` (run-time CPU dispatch) is the one allowed exception.
 #![deny(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]

@@ -450,7 +450,8 @@ impl Graph {
         }
     }
 
-    /// Adds `new` to `node`'s list at `layer`, re-selecting when the list is full.
+    /// Adds `new` to `node`'s list at `layer`, re-selecting (without the fill-up) when the list
+    /// is full.
     fn link<'v>(
         &self,
         node: u32,
@@ -478,7 +479,12 @@ impl Graph {
             }
         }
         s.sorted.sort_unstable_by(|a, b| b.cmp(a));
-        self.select(max, layer == 0, s, row);
+        // No fill-up here (only a new node's own layer-0 list is filled): a re-selected list
+        // keeps its diverse links only, so the next reverse links append without re-selecting
+        // until it is full again. Measured (`index_search`, crate docs): builds 1.5–2.3× faster,
+        // recall@10 at 100K and ef 64 .918 → .931, and searches faster (shorter, more diverse
+        // lists). Filling here kept every list full, so almost every link re-selected.
+        self.select(max, false, s, row);
         s.ids.clear();
         s.ids.extend(s.kept.iter().map(|&(_, id)| id));
         let ids = std::mem::take(&mut s.ids);

@@ -67,6 +67,7 @@ pub(crate) fn step(shared: &Shared, all: bool) -> bool {
     // at publish time "dead now" minus "skipped" is the tombstones the graph holds.
     let from = if rebuild { 0 } else { view.graph_len };
     let mut skipped = 0u32;
+    let mut from_published = from;
     let mut graph = match (&view.graph, rebuild) {
         (Some(graph), false) => Arc::clone(graph),
         _ => Arc::new(Graph::new(
@@ -85,6 +86,15 @@ pub(crate) fn step(shared: &Shared, all: bool) -> bool {
         skipped = (upto - from) - live.len() as u32;
         graph = graph.insert_many(&view, &live);
     } else {
+        // An insert step publishes its progress every `graph_batch` rows, so readers' flat tail
+        // (and the writer's `max_unindexed` bound) shrinks while a long step runs. A rebuild
+        // cannot: its graph is new and covers nothing until it is done.
+        let chunk = if rebuild {
+            u32::MAX
+        } else {
+            config.graph_batch.max(1) as u32
+        };
+        let mut published = from;
         for entry in from..upto {
             if view.is_dead(entry) {
                 skipped += 1;
@@ -98,7 +108,20 @@ pub(crate) fn step(shared: &Shared, all: bool) -> bool {
             if entry % 1024 == 0 && shared.is_shutting_down() {
                 return false;
             }
+            if entry + 1 - published >= chunk && entry + 1 < upto {
+                publish(
+                    shared,
+                    &graph,
+                    published,
+                    entry + 1,
+                    skipped,
+                    false,
+                    view.mode,
+                );
+                (published, skipped) = (entry + 1, 0);
+            }
         }
+        from_published = published;
     }
     if rebuild {
         shared.rebuilds.fetch_add(1, Ordering::Relaxed);
@@ -115,17 +138,31 @@ pub(crate) fn step(shared: &Shared, all: bool) -> bool {
             }
         }
     };
+    publish(shared, &graph, from_published, upto, skipped, rebuild, mode);
+    true
+}
+
+/// Publishes `graph` as covering entries `0..upto`, having inserted `from..upto` in this step
+/// minus `skipped` rows that were dead when reached (all of `0..upto` for a rebuild).
+fn publish(
+    shared: &Shared,
+    graph: &Arc<Graph>,
+    from: u32,
+    upto: u32,
+    skipped: u32,
+    rebuild: bool,
+    mode: Mode,
+) {
     shared.publish(|current| {
         let mut next = current.clone();
         let base = if rebuild { 0 } else { current.dead_in_graph };
         let dead_now = (from..upto).filter(|&e| current.is_dead(e)).count() as u32;
         next.dead_in_graph = base + dead_now.saturating_sub(skipped);
-        next.graph = Some(graph);
+        next.graph = Some(Arc::clone(graph));
         next.graph_len = upto;
         next.mode = mode;
         next
     });
-    true
 }
 
 /// Times graph search against a flat scan on sample rows and returns the faster mode.

@@ -13,8 +13,13 @@
 //!   `hnsw`; hnsw_rs stays selectable as [`GraphBackend::HnswRs`]). One background indexer
 //!   thread moves new rows into the graph in batches and rebuilds it when tombstones pile up
 //!   (neither graph deletes); with [`Indexing::Inline`] the recording thread does that work
-//!   itself, deterministically (replay). The only locks a reader can meet are an entry's
-//!   statistics mutex (held for one row update) and a memo slot's mutex (one copy).
+//!   itself, deterministically (replay).
+//!   The flat part is bounded: while it holds [`StoreConfig::max_unindexed`] rows, novel
+//!   outcomes merge into their nearest entry (as past `max_entries`) until the indexer catches
+//!   up, so novel traffic faster than graph insertion sheds entries instead of slowing every
+//!   search (an insert costs several times a routed request's search). The only locks a
+//!   reader can meet are an entry's statistics mutex (held for one row update) and a memo
+//!   slot's mutex (one copy).
 //! - **Flat below the crossover.** Under a few thousand entries a flat scan beats the graph on
 //!   this hardware. With [`Crossover::Auto`] the indexer times both on the running machine and
 //!   picks.
@@ -26,6 +31,7 @@
 //! Entry ids are dense `u32`s, stable for the store's lifetime and across snapshots (tombstoned
 //! entries keep their id).
 
+mod config;
 mod graph;
 mod hnsw;
 mod indexer;
@@ -34,6 +40,7 @@ mod memo;
 mod stats;
 mod view;
 
+pub use config::{Crossover, Indexing, StoreConfig};
 pub use graph::GraphBackend;
 pub use hnsw::HnswParams;
 pub use kernel::{DotClamp, Neighbour, dot, dot_i8, quantize};
@@ -48,111 +55,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 pub(crate) use view::View;
-
-/// When readers use the graph instead of the flat scan.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Crossover {
-    /// Build the graph from 4,096 entries on and let timing on this machine decide (re-timed
-    /// each time the store doubles).
-    Auto,
-    /// Use the graph from this many entries on.
-    Fixed(u32),
-    /// Never build a graph (small stores, tests).
-    FlatOnly,
-}
-
-/// Where the graph is kept up to date.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Indexing {
-    /// On a background thread (`vecgate-indexer`): recording never waits for graph work, and
-    /// readers flat-scan the rows not yet in the graph.
-    #[default]
-    Background,
-    /// On the recording thread, inside [`TrajectoryStore::record`], whenever a batch of
-    /// [`StoreConfig::graph_batch`] rows is due. With [`Crossover::Fixed`] (or
-    /// [`Crossover::FlatOnly`]) searches are then a pure function of the records made, which
-    /// the replay simulator needs for byte-identical results; [`Crossover::Auto`] still times the
-    /// two paths and so is not deterministic.
-    Inline,
-}
-
-/// Store configuration. `Default` holds the values chosen by measurement (crate docs).
-#[derive(Clone, Debug, PartialEq)]
-pub struct StoreConfig {
-    /// Vector dimension (the embedder's).
-    pub dim: usize,
-    /// Similarity at or above which an outcome merges into its nearest entry.
-    pub merge_similarity: f32,
-    /// Hard bound on entries; beyond it every outcome merges into its nearest entry.
-    pub max_entries: u32,
-    /// EWMA weight of a new latency sample (0 < α ≤ 1).
-    pub ewma_alpha: f32,
-    /// Graph parameters.
-    pub hnsw: HnswParams,
-    /// Which HNSW implementation builds the graph.
-    pub graph: GraphBackend,
-    /// Flat scan vs graph.
-    pub crossover: Crossover,
-    /// Background or inline graph maintenance.
-    pub indexing: Indexing,
-    /// Rows left outside the graph before the indexer inserts them (they are flat-scanned until
-    /// then, so this bounds the flat part's cost).
-    pub graph_batch: usize,
-    /// Fraction of tombstones in the graph that triggers a rebuild.
-    pub rebuild_dead_fraction: f32,
-    /// Slots of the neighbour memo (0 disables it).
-    pub memo_slots: usize,
-}
-
-impl Default for StoreConfig {
-    fn default() -> Self {
-        StoreConfig {
-            dim: crate::embed::DEFAULT_DIM,
-            merge_similarity: 0.98,
-            max_entries: 1_000_000,
-            ewma_alpha: 0.2,
-            hnsw: HnswParams::default(),
-            graph: GraphBackend::default(),
-            crossover: Crossover::Auto,
-            indexing: Indexing::Background,
-            graph_batch: 256,
-            rebuild_dead_fraction: 0.25,
-            memo_slots: 16_384,
-        }
-    }
-}
-
-impl StoreConfig {
-    /// Checks every field; the store refuses a config that fails.
-    pub fn validate(&self) -> Result<(), StoreError> {
-        let bad = |field, reason| Err(StoreError::Config { field, reason });
-        if self.dim == 0 {
-            return bad("dim", "must be > 0");
-        }
-        if !(self.merge_similarity > 0.0 && self.merge_similarity <= 1.0) {
-            return bad("merge_similarity", "must be in (0, 1]");
-        }
-        if self.max_entries == 0 || self.max_entries == u32::MAX {
-            return bad("max_entries", "must be in 1..u32::MAX");
-        }
-        if !(self.ewma_alpha > 0.0 && self.ewma_alpha <= 1.0) {
-            return bad("ewma_alpha", "must be in (0, 1]");
-        }
-        if self.hnsw.max_connections < 2 || self.hnsw.max_connections > 256 {
-            return bad("hnsw.max_connections", "must be in 2..=256");
-        }
-        if self.hnsw.ef_construction == 0 || self.hnsw.ef_search == 0 {
-            return bad("hnsw.ef_*", "must be > 0");
-        }
-        if self.graph_batch == 0 {
-            return bad("graph_batch", "must be > 0");
-        }
-        if !(self.rebuild_dead_fraction > 0.0 && self.rebuild_dead_fraction <= 1.0) {
-            return bad("rebuild_dead_fraction", "must be in (0, 1]");
-        }
-        Ok(())
-    }
-}
 
 /// What [`TrajectoryStore::record`] did.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -186,6 +88,9 @@ pub struct StoreStats {
     pub merges: u64,
     /// Outcomes that added an entry.
     pub inserts: u64,
+    /// Novel outcomes merged into their nearest entry because the graph was
+    /// [`StoreConfig::max_unindexed`] rows behind (included in `merges`).
+    pub deferred: u64,
     /// Graph (re)builds from scratch (the first build included).
     pub rebuilds: u64,
     /// Memo answers.
@@ -212,6 +117,7 @@ pub(crate) struct Shared {
     memo: memo::Memo,
     merges: AtomicU64,
     inserts: AtomicU64,
+    deferred: AtomicU64,
     pub(crate) rebuilds: AtomicU64,
 }
 
@@ -266,6 +172,7 @@ impl TrajectoryStore {
             calibrated_len: AtomicU32::new(0),
             merges: AtomicU64::new(0),
             inserts: AtomicU64::new(0),
+            deferred: AtomicU64::new(0),
             rebuilds: AtomicU64::new(0),
         });
         let indexer = if spawn {
@@ -458,13 +365,23 @@ impl TrajectoryStore {
                 }
             }
         }
+        // The indexer is `max_unindexed` rows behind the readers' graph: taking this row would
+        // lengthen every search's flat scan, so it waits for the graph like a full store does.
+        let backlogged = view.mode == view::Mode::Graph
+            && view.graph.is_some()
+            && (view.len - view.graph_len) as usize >= config.max_unindexed;
         if let Some(&best) = nearest.first()
-            && (best.similarity >= config.merge_similarity || view.len >= config.max_entries)
+            && (best.similarity >= config.merge_similarity
+                || view.len >= config.max_entries
+                || backlogged)
         {
             if let Some(meta) = view.meta(best.entry) {
                 meta.observe(outcome, config.ewma_alpha);
             }
             self.shared.merges.fetch_add(1, Ordering::Relaxed);
+            if best.similarity < config.merge_similarity && view.len < config.max_entries {
+                self.shared.deferred.fetch_add(1, Ordering::Relaxed);
+            }
             return Ok(Recorded::Merged {
                 entry: best.entry,
                 similarity: best.similarity,
@@ -583,6 +500,7 @@ impl TrajectoryStore {
             graph_in_use: view.graph.is_some() && view.mode == view::Mode::Graph,
             merges: self.shared.merges.load(Ordering::Relaxed),
             inserts: self.shared.inserts.load(Ordering::Relaxed),
+            deferred: self.shared.deferred.load(Ordering::Relaxed),
             rebuilds: self.shared.rebuilds.load(Ordering::Relaxed),
             memo_hits: self.shared.memo.hits.load(Ordering::Relaxed),
             memo_misses: self.shared.memo.misses.load(Ordering::Relaxed),

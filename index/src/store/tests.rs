@@ -493,3 +493,73 @@ fn an_unrouted_key_is_remembered_by_recording_and_caught_up_exactly() {
         }
     );
 }
+
+#[test]
+fn a_stalled_indexer_bounds_the_flat_tail_and_defers_novel_rows() {
+    let dim = 16;
+    let config = StoreConfig {
+        dim,
+        merge_similarity: 1.0,
+        crossover: Crossover::Fixed(1),
+        graph_batch: 8,
+        max_unindexed: 32,
+        ..StoreConfig::default()
+    };
+    let store = TrajectoryStore::new(config).expect("store");
+    let mut rng = SplitMix64::new(17);
+    let rows: Vec<Vec<f32>> = (0..160).map(|_| unit(&mut rng, dim)).collect();
+    for r in &rows[..100] {
+        // Flushed as it goes, so the bound cannot defer any of these.
+        store.record(r, &outcome(0, 0, 1.0, 0)).expect("record");
+        store.flush();
+    }
+    assert_eq!((store.stats().graph_len, store.stats().deferred), (100, 0));
+    // Holding the indexer's mutex stalls it exactly as a long step would.
+    let stall = store.shared.indexer.lock();
+    let mut deferred_into = vec![];
+    for r in &rows[100..160] {
+        match store.record(r, &outcome(0, 1, 2.0, 1)).expect("record") {
+            Recorded::Inserted { .. } => {}
+            Recorded::Merged { entry, similarity } => {
+                assert!(similarity < 1.0);
+                deferred_into.push(entry);
+            }
+        }
+    }
+    let stats = store.stats();
+    assert_eq!(
+        stats.entries - stats.graph_len,
+        32,
+        "the tail stops at max_unindexed"
+    );
+    assert_eq!((stats.inserts, stats.deferred, stats.merges), (132, 28, 28));
+    // Deferred outcomes landed on their (exact) nearest entry among the 132.
+    let mut out = vec![];
+    for (r, &entry) in rows[132..].iter().zip(&deferred_into) {
+        assert_eq!(brute_force(&rows[..132], r, 1), vec![entry]);
+    }
+    // The tail is searched exactly while the graph lags.
+    for (i, r) in rows.iter().enumerate().take(132).skip(100) {
+        store.search(r, 1, &mut out);
+        assert_eq!(out[0].entry, i as u32);
+    }
+    assert!(store.forget(5) && store.forget(100) && store.forget(101));
+    drop(stall);
+    let start = std::time::Instant::now();
+    while store.stats().graph_len < 132 {
+        assert!(
+            start.elapsed().as_secs() < 30,
+            "the indexer did not catch up"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // 100 and 101 died before the indexer reached them: only entry 5 is a tombstone in it.
+    assert_eq!(store.view().dead_in_graph, 1);
+    let fresh = unit(&mut rng, dim);
+    assert!(matches!(
+        store
+            .record(&fresh, &outcome(0, 0, 1.0, 2))
+            .expect("record"),
+        Recorded::Inserted { entry: 132 }
+    ));
+}
