@@ -23,19 +23,9 @@ pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-start() { # name, command... ; waits for "listening on http://ADDR/mcp" and sets $URL and $PID
-  local name=$1; shift
-  "$@" >"$work/$name.out" 2>"$work/$name.err" &
-  PID=$!
-  pids+=("$PID")
-  for _ in $(seq 1 600); do
-    if grep -q "listening on" "$work/$name.out"; then
-      URL=$(grep -o 'http://[^ ]*' "$work/$name.out" | head -1); return 0
-    fi
-    sleep 0.1
-  done
-  echo "$name did not start: $(cat "$work/$name.err")" >&2; exit 1
-}
+# Under valgrind a process takes a while to start listening.
+START_WAIT=60
+source benches/load/start.sh
 
 calls() { # url n -> initialize a session, then n tools/call, each answer checked
   python3 - "$1" "$2" <<'PY'

@@ -17,19 +17,7 @@ pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-# Not called in $(...): the pid must be recorded in this shell so the trap can stop it.
-start() { # name, command... ; waits for "listening on http://ADDR/mcp" and sets $URL
-  local name=$1; shift
-  "$@" >"$work/$name.out" 2>"$work/$name.err" &
-  pids+=($!)
-  for _ in $(seq 1 200); do
-    if grep -q "listening on" "$work/$name.out"; then
-      URL=$(grep -o 'http://[^ ]*' "$work/$name.out" | head -1); return 0
-    fi
-    sleep 0.05
-  done
-  echo "$name did not start: $(cat "$work/$name.err")" >&2; exit 1
-}
+source benches/load/start.sh
 
 start bare "$BIN/vecgate-echo-backend" --listen 127.0.0.1:0 --bare; BARE=$URL
 start echo1 "$BIN/vecgate-echo-backend" --listen 127.0.0.1:0; ECHO1=$URL
