@@ -505,10 +505,7 @@ fn relay_server_request(
         // The request's own stream has closed: the session's GET stream, if it has one.
         Err(mpsc::error::TrySendError::Closed(request)) => {
             if !session.push(request) {
-                session.forget_request(id);
-                let err =
-                    ErrorObject::new(code::UPSTREAM_UNAVAILABLE, "the client's stream closed");
-                let _ = reply.send(Err(err.to_raw()));
+                refuse_undelivered(session, id, reply);
                 return;
             }
             None
@@ -523,10 +520,7 @@ fn relay_server_request(
                 Err(mpsc::error::SendError(request)) => session.push(request),
             };
             if !delivered {
-                session.forget_request(id);
-                let err =
-                    ErrorObject::new(code::UPSTREAM_UNAVAILABLE, "the client's stream closed");
-                let _ = reply.send(Err(err.to_raw()));
+                refuse_undelivered(&session, id, reply);
                 return;
             }
         }
@@ -540,6 +534,13 @@ fn relay_server_request(
         });
         let _ = reply.send(answer);
     });
+}
+
+/// A server request that reached no stream of the client: forgotten, and refused upstream.
+fn refuse_undelivered(session: &Session, id: u64, reply: oneshot::Sender<ServerReply>) {
+    session.forget_request(id);
+    let err = ErrorObject::new(code::UPSTREAM_UNAVAILABLE, "the client's stream closed");
+    let _ = reply.send(Err(err.to_raw()));
 }
 
 /// A log line that raced its call's answer (see [`vecgate_backends::STRAGGLER_WINDOW`]) goes to
