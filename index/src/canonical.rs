@@ -252,12 +252,7 @@ impl Parser<'_, '_> {
         loop {
             // Copy the longest run that needs no work in one go.
             let run_start = self.pos;
-            while let Some(&b) = self.bytes.get(self.pos) {
-                if b == b'"' || b == b'\\' || b < 0x20 {
-                    break;
-                }
-                self.pos += 1;
-            }
+            self.pos += plain_run(&self.bytes[self.pos..]);
             out.push_str(&self.text[run_start..self.pos]);
             match self.bytes.get(self.pos) {
                 None => return Err(self.err("unterminated string")),
@@ -541,6 +536,42 @@ pub fn tool_key(method: &str, name: Option<&str>) -> u64 {
 fn hash_field(hasher: &mut xxhash_rust::xxh3::Xxh3, bytes: &[u8]) {
     hasher.update(&(bytes.len() as u64).to_le_bytes());
     hasher.update(bytes);
+}
+
+/// Length of the run at the start of `bytes` that a JSON string copies as it is: up to the
+/// first quote, backslash or control character (or the end). Eight bytes per step (SWAR):
+/// string arguments run to kilobytes (the `affinity` dataset averages 3 KB a request), and the
+/// byte-at-a-time loop cost ~4 ns a byte, 9 % of a `vector` replay.
+///
+/// For each of the three tests a byte's high bit is set in `hit` when it matches; a borrow can
+/// also flag bytes *above* a true match, never below one, so the lowest flagged byte is the
+/// first match. Bytes ≥ 0x80 (UTF-8) never match, so the run ends on an ASCII byte and the copy
+/// stays on a character boundary.
+fn plain_run(bytes: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |w: u64| w.wrapping_sub(ONES) & !w;
+    let mut at = 0;
+    while let Some(chunk) = bytes.get(at..at + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let quote = zero_byte(w ^ (ONES * u64::from(b'"')));
+        let backslash = zero_byte(w ^ (ONES * u64::from(b'\\')));
+        let control = w.wrapping_sub(ONES * 0x20) & !w;
+        let hit = (quote | backslash | control) & HIGHS;
+        if hit != 0 {
+            return at + (hit.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    while let Some(&b) = bytes.get(at) {
+        if b == b'"' || b == b'\\' || b < 0x20 {
+            break;
+        }
+        at += 1;
+    }
+    at
 }
 
 #[cfg(test)]

@@ -219,3 +219,36 @@ proptest! {
         prop_assert_ne!(canon(&x.to_string()), canon(&y.to_string()));
     }
 }
+
+/// The byte loop `plain_run` replaced.
+fn plain_run_bytewise(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        .unwrap_or(bytes.len())
+}
+
+#[test]
+fn plain_run_stops_at_the_first_byte_that_needs_work_at_every_offset() {
+    let filler = "aé€😀 ~\u{7f}z".as_bytes();
+    for stop in [b'"', b'\\', 0x00, 0x1f, b'\n'] {
+        for len in 0..40 {
+            let mut bytes: Vec<u8> = filler.iter().cycle().take(len).copied().collect();
+            assert_eq!(
+                plain_run(&bytes),
+                plain_run_bytewise(&bytes),
+                "no stop, {len} bytes"
+            );
+            bytes.push(stop);
+            bytes.extend_from_slice(b"after\"\\");
+            assert_eq!(plain_run(&bytes), len, "stop {stop:#x} after {len} bytes");
+        }
+    }
+}
+
+proptest! {
+    #[test]
+    fn plain_run_matches_the_byte_loop(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+        prop_assert_eq!(plain_run(&bytes), plain_run_bytewise(&bytes));
+    }
+}
