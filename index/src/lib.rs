@@ -123,6 +123,17 @@
 //! outcomes deferred (the bound alone: 13–17K), and 5,171 → 6,902 at 100K with none deferred
 //! and at most 627 rows outside the graph.
 //!
+//! **Walking the graph on int8 codes** (tried in session 7, reverted). `perf annotate` of a
+//! `vector` replay showed the dot product's first add waiting on the row's load, so the walk
+//! (descend and layer search) scored the rows' int8 codes (a quarter of the bytes) and
+//! re-scored the final `ef` candidates exactly. `index_search` at 100K, same run: build
+//! 5,606 → 7,694 vec/s, ef 64 best-of-3 p50/p99 38.9/144 → 34.6/92 µs, but recall@10
+//! .931 → .918 (ef 96: .940 → .925); with links still selected on exact rows, .894. At equal
+//! recall it was slower, so the walk stays exact. Prefetching a neighbour list's rows before
+//! scoring them did not change replay speed within noise (not kept). Larger lists do reach the
+//! target recall at 100K, at a price (run beside another build, so slow): M 24 recall .946 /
+//! .951 at ef 64 / 96 (build 2,308 vec/s, p99 best-of-3 273 / 366 µs), M 32 .950 / .953.
+//!
 //! **The whole decision** (`index_decision`: embed + canonical key + exact-cache probe +
 //! memoised search, store on `Crossover::Auto`, native graph (16, 100), ef 64; same run and
 //! noise as the search table):

@@ -267,6 +267,20 @@ impl TrajectoryStore {
     /// answered from the memo, brought up to date by an exact scan of the entries added since
     /// (see the memo's docs). Returns true on a memo hit.
     pub fn search_memo(&self, key: u64, query: &[f32], k: usize, out: &mut Vec<Neighbour>) -> bool {
+        let ef = self.shared.config.hnsw.ef_search;
+        self.search_memo_ef(key, query, k, ef, out)
+    }
+
+    /// [`TrajectoryStore::search_memo`] with another HNSW `ef` than the configured one: the
+    /// routing search, whose neighbours weight evidence and need less recall than a lookup.
+    pub fn search_memo_ef(
+        &self,
+        key: u64,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        out: &mut Vec<Neighbour>,
+    ) -> bool {
         let view = self.shared.view.load();
         let memo = &self.shared.memo;
         let use_memo = self.shared.config.memo_slots > 0 && k <= MEMO_K;
@@ -285,7 +299,7 @@ impl TrajectoryStore {
             }
             memo.count(false);
         }
-        view.search(query, k, self.shared.config.hnsw.ef_search, out);
+        view.search(query, k, ef, out);
         if use_memo {
             memo.put(key, view.forgets, view.len, k, out);
         }

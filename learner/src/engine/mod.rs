@@ -43,11 +43,21 @@ use crate::time::Nanos;
 pub struct EngineConfig {
     /// Neighbours fetched from the store per routed request (1..=64).
     pub neighbours: usize,
+    /// HNSW candidate list (`ef`) of the routing search (1..=1024; raised to `neighbours` when
+    /// smaller). Lower than the store's lookup `ef` (64): the neighbours only weight evidence,
+    /// so a near neighbour found in place of a nearer one changes little. Measured in replay
+    /// (`vector`, seed 1, the seven committed datasets): `ef` 24 left every p95 within 1.2 % of
+    /// `ef` 64 (16 moved `bursty` by +1.5 %); `index_search` at 10K entries: best-of-3 p50
+    /// 16.6 → 8.3 µs, recall@10 .991 → .959.
+    pub search_ef: usize,
 }
 
 impl Default for EngineConfig {
     fn default() -> EngineConfig {
-        EngineConfig { neighbours: 8 }
+        EngineConfig {
+            neighbours: 8,
+            search_ef: 24,
+        }
     }
 }
 
@@ -112,6 +122,13 @@ impl Engine {
                 key: "engine.neighbours",
                 value: cfg.neighbours.to_string(),
                 reason: "must be in 1..=64",
+            });
+        }
+        if !(1..=1024).contains(&cfg.search_ef) {
+            return Err(LearnerError::InvalidConfig {
+                key: "engine.search_ef",
+                value: cfg.search_ef.to_string(),
+                reason: "must be in 1..=1024",
             });
         }
         if store.config().dim != embedder.dim() {
@@ -228,10 +245,11 @@ impl Engine {
         if !self.policy.uses_evidence() || features.embedding.is_empty() {
             return;
         }
-        let hit = self.store.search_memo(
+        let hit = self.store.search_memo_ef(
             features.key,
             features.embedding,
             self.cfg.neighbours,
+            self.cfg.search_ef,
             &mut scratch.neighbours,
         );
         if hit {

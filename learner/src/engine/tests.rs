@@ -162,8 +162,31 @@ fn dimension_mismatch_and_bad_neighbour_counts_are_config_errors() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("store.dim"), "{err}");
-    let err = Engine::new(embedder, store, policy, EngineConfig { neighbours: 0 }).unwrap_err();
-    assert!(err.to_string().contains("engine.neighbours"), "{err}");
+    for (cfg, key) in [
+        (
+            EngineConfig {
+                neighbours: 0,
+                ..EngineConfig::default()
+            },
+            "engine.neighbours",
+        ),
+        (
+            EngineConfig {
+                search_ef: 0,
+                ..EngineConfig::default()
+            },
+            "engine.search_ef",
+        ),
+    ] {
+        let err = Engine::new(
+            embedder.clone(),
+            Arc::clone(&store),
+            Arc::clone(&policy),
+            cfg,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains(key), "{err}");
+    }
 }
 
 #[test]
