@@ -82,8 +82,19 @@ pub(crate) fn generate(n: usize, seed: u64) -> Dataset {
                 pool: "files",
                 method: "tools/call",
                 target: String::from("search_code"),
+                // The symbol makes the arguments name the query: the answer depends on the
+                // query's own files, so two queries must never send the same arguments (the
+                // phrase and path alone took only 160 values for 500 queries, and an exact
+                // cache then "wrongly" served one query's answer to another that sent the very
+                // same request).
                 args: object([
-                    ("pattern", json!(phrase(&mut text_rng, query % 8, 2))),
+                    (
+                        "pattern",
+                        json!(format!(
+                            "{} handler_{query}",
+                            phrase(&mut text_rng, query % 8, 2)
+                        )),
+                    ),
                     ("path", json!(format!("src/mod{}", query % 40))),
                 ]),
                 service_ms: service(&mut rng, SEARCH_MS, Some(home)),

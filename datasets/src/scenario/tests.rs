@@ -67,6 +67,18 @@ fn hotspot_writes_change_answers_and_announce_only_their_uri() {
         .filter_map(|r| r.answer.clone())
         .collect();
     assert!(!answers.is_empty());
+    // Equal requests are the same query: a search's answer identity (`q<query>v<version>`)
+    // must follow from its arguments, or no cache could be right.
+    let mut query_of_args = std::collections::BTreeMap::new();
+    for r in data.records.iter().filter(|r| r.target == "search_code") {
+        let answer = r.answer.as_deref().unwrap();
+        let query = answer.split('v').next().unwrap().to_owned();
+        let args = r.args.to_string();
+        let seen = query_of_args
+            .entry(args.clone())
+            .or_insert_with(|| query.clone());
+        assert_eq!(*seen, query, "two queries send {args}");
+    }
 }
 
 #[test]
