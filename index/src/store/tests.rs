@@ -55,6 +55,17 @@ fn workload_vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
     out
 }
 
+/// A store whose readers use the graph from its first entry and that never merges (every
+/// distinct row becomes an entry): the shape the graph tests need.
+fn graph_from_the_start(dim: usize) -> StoreConfig {
+    StoreConfig {
+        dim,
+        merge_similarity: 1.0,
+        crossover: Crossover::Fixed(1),
+        ..StoreConfig::default()
+    }
+}
+
 #[test]
 fn refuses_bad_vectors_and_configs() {
     let store = TrajectoryStore::new(flat_config(4)).expect("store");
@@ -203,12 +214,7 @@ fn forget_older_than_uses_last_seen() {
 fn graph_search_agrees_with_brute_force_on_request_embeddings() {
     let dim = 64;
     let rows = workload_vectors(3000, dim, 11);
-    let config = StoreConfig {
-        dim,
-        merge_similarity: 1.0,
-        crossover: Crossover::Fixed(1),
-        ..StoreConfig::default()
-    };
+    let config = graph_from_the_start(dim);
     let store = TrajectoryStore::new(config).expect("store");
     let mut stored = vec![];
     for r in &rows {
@@ -247,11 +253,8 @@ fn graph_search_agrees_with_brute_force_on_request_embeddings() {
 fn rebuild_drops_tombstones_from_the_graph() {
     let dim = 16;
     let config = StoreConfig {
-        dim,
-        merge_similarity: 1.0,
-        crossover: Crossover::Fixed(1),
         graph_batch: 8,
-        ..StoreConfig::default()
+        ..graph_from_the_start(dim)
     };
     let store = TrajectoryStore::new(config).expect("store");
     let mut rng = SplitMix64::new(5);
@@ -498,12 +501,9 @@ fn an_unrouted_key_is_remembered_by_recording_and_caught_up_exactly() {
 fn a_stalled_indexer_bounds_the_flat_tail_and_defers_novel_rows() {
     let dim = 16;
     let config = StoreConfig {
-        dim,
-        merge_similarity: 1.0,
-        crossover: Crossover::Fixed(1),
         graph_batch: 8,
         max_unindexed: 32,
-        ..StoreConfig::default()
+        ..graph_from_the_start(dim)
     };
     let store = TrajectoryStore::new(config).expect("store");
     let mut rng = SplitMix64::new(17);
