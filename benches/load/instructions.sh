@@ -15,17 +15,11 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 N1="${1:-500}"
 N2="${2:-2500}"
-command -v valgrind >/dev/null || { apt-get update -qq >/dev/null && apt-get install -y -qq valgrind >/dev/null; }
-cargo build --release -q -p vecgate --bin vecgate -p vecgate-benches --bin vecgate-echo-backend --bin vecgate-bare-forwarder
-BIN=$PWD/target/release
-work=$(mktemp -d)
-pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
+source benches/load/start.sh
+setup valgrind
 
 # Under valgrind a process takes a while to start listening.
 START_WAIT=60
-source benches/load/start.sh
 
 calls() { # url n -> initialize a session, then n tools/call, each answer checked
   python3 - "$1" "$2" <<'PY'
