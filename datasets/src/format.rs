@@ -53,6 +53,32 @@ pub struct PoolSpec {
     pub name: String,
     /// The replicas; at least one, names unique within the pool.
     pub replicas: Vec<ReplicaSpec>,
+    /// How cached answers of the pool are invalidated: the gateway's `cache_invalidation`
+    /// setting the pool would run with.
+    #[serde(default, skip_serializing_if = "CacheInvalidation::is_default")]
+    pub cache_invalidation: CacheInvalidation,
+}
+
+/// When cached answers of a pool stop being served (the gateway's per-pool
+/// `cache_invalidation`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CacheInvalidation {
+    /// Any call of a tool that is not cacheable (a possible write) drops every answer of the
+    /// pool: the gateway cannot know what it changed.
+    #[default]
+    AnyWrite,
+    /// The server announces every resource a write changes (`invalidates`) and tool answers
+    /// name the resources they derive from (`links`): a write drops only the reads of the
+    /// announced URIs and the answers linking them, and nothing is served while a write is in
+    /// flight. Resource reads are cached only in such pools.
+    Announced,
+}
+
+impl CacheInvalidation {
+    fn is_default(&self) -> bool {
+        *self == CacheInvalidation::AnyWrite
+    }
 }
 
 /// One replica of a pool.
@@ -151,6 +177,10 @@ pub struct Record {
     /// (`notifications/resources/updated`); the cache drops entries for those URIs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub invalidates: Vec<String>,
+    /// Resource URIs the answer was derived from, as its result names them (`resource_link`
+    /// content): in an `announced` pool, an update of any of them drops the cached answer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<String>,
 }
 
 /// How much a record says about its cost.

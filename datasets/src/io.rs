@@ -162,6 +162,7 @@ mod tests {
                     slots: 1,
                 },
             ],
+            cache_invalidation: crate::format::CacheInvalidation::Announced,
         }]);
         let full = Record {
             t_ms: 1.5,
@@ -176,6 +177,7 @@ mod tests {
             latency_ms: None,
             answer: Some(String::from("x1")),
             invalidates: vec![String::from("file:///x")],
+            links: vec![String::from("file:///y")],
         };
         let partial = Record {
             t_ms: 2.0,
@@ -185,6 +187,7 @@ mod tests {
             latency_ms: Some(4.0),
             answer: None,
             invalidates: Vec::new(),
+            links: Vec::new(),
             ..full.clone()
         };
         Dataset {

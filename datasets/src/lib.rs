@@ -28,8 +28,8 @@ pub mod validate;
 
 pub use error::DatasetError;
 pub use format::{
-    Dataset, EventKind, FORMAT_VERSION, Header, Observation, PoolSpec, Record, ReplicaEvent,
-    ReplicaSpec, ToolSpec,
+    CacheInvalidation, Dataset, EventKind, FORMAT_VERSION, Header, Observation, PoolSpec, Record,
+    ReplicaEvent, ReplicaSpec, ToolSpec,
 };
 pub use io::{read_dataset, write_dataset};
 pub use scenario::{GenConfig, Scenario, calibrate_round_robin, generate};

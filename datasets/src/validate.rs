@@ -197,6 +197,7 @@ impl RecordChecker {
             "latency_ms",
             "answer",
             "invalidates",
+            "links",
         ];
         let mut issues = unknown_fields(v, KNOWN);
         match v.get("t_ms") {
@@ -292,12 +293,13 @@ impl RecordChecker {
                 }
             }
         }
-        if let Some(list) = v.get("invalidates") {
-            let ok = list
-                .as_array()
-                .is_some_and(|a| a.iter().all(Value::is_string));
+        for field in ["invalidates", "links"] {
+            let ok = v.get(field).is_none_or(|list| {
+                list.as_array()
+                    .is_some_and(|a| a.iter().all(Value::is_string))
+            });
             if !ok {
-                issues.push(issue("invalidates", "must be an array of URI strings"));
+                issues.push(issue(field, "must be an array of URI strings"));
             }
         }
         issues
@@ -346,6 +348,13 @@ fn check_header_value(v: &Map<String, Value>) -> Vec<Issue> {
                 format!("duplicate pool {n:?}"),
             )),
             Some(_) => {}
+        }
+        match pool.get("cache_invalidation").map(Value::as_str) {
+            None | Some(Some("any-write" | "announced")) => {}
+            Some(_) => issues.push(issue(
+                format!("{field}.cache_invalidation"),
+                "must be \"any-write\" (the default) or \"announced\"",
+            )),
         }
         let Some(replicas) = pool.get("replicas").and_then(Value::as_array) else {
             issues.push(issue(

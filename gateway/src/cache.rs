@@ -107,10 +107,10 @@ impl AnswerCache {
         RawValue::from_string(text.to_owned()).ok()
     }
 
-    /// The generation of `pool`'s answers: read it after a miss, before forwarding, and pass
-    /// it to [`AnswerCache::put`].
-    pub fn generation(&self, pool: u32) -> u64 {
-        self.exact.generation(pool)
+    /// The invalidation generation: read it after a miss, before forwarding, and pass it to
+    /// [`AnswerCache::put`].
+    pub fn generation(&self) -> u64 {
+        self.exact.generation()
     }
 
     /// Store a successful answer (ignored when it is an `isError` result or not an object),
@@ -203,7 +203,7 @@ mod tests {
         cache.put(
             &k1,
             &raw(r#"{"content":[{"type":"text","text":"v1"}],"_meta":{"k":1}}"#),
-            cache.generation(0),
+            cache.generation(),
         );
         let hit = cache
             .get(&k2)
@@ -232,13 +232,13 @@ mod tests {
         cache.put(
             &k1,
             &raw(r#"{"content":[],"isError":true}"#),
-            cache.generation(0),
+            cache.generation(),
         );
         assert!(cache.get(&k1).is_none(), "errors are never cached");
         cache.put(
             &k1,
             &raw(r#"{"resultType":"input_required","inputRequests":{}}"#),
-            cache.generation(0),
+            cache.generation(),
         );
         assert!(
             cache.get(&k1).is_none(),
@@ -252,7 +252,7 @@ mod tests {
         let anon = Principal::anonymous();
         let k = AnswerCache::key_for(&anon, false, 0, "read_file", None).unwrap();
         // The read misses and is forwarded; a write to the pool invalidates meanwhile.
-        let before = cache.generation(0);
+        let before = cache.generation();
         assert!(cache.get(&k).is_none());
         cache.invalidate_pool(0);
         cache.put(&k, &raw(r#"{"content":[]}"#), before);
@@ -261,7 +261,7 @@ mod tests {
             "the pre-write answer must not be served"
         );
         // Another pool's writes do not refuse this pool's stores.
-        let after = cache.generation(0);
+        let after = cache.generation();
         cache.invalidate_pool(1);
         cache.put(&k, &raw(r#"{"content":[]}"#), after);
         assert!(cache.get(&k).is_some());
@@ -273,7 +273,7 @@ mod tests {
         let (alice, bob) = (Principal::named("alice"), Principal::named("bob"));
         let a = AnswerCache::key_for(&alice, true, 0, "weather", None).unwrap();
         let b = AnswerCache::key_for(&bob, true, 0, "weather", None).unwrap();
-        cache.put(&a, &raw(r#"{"content":[]}"#), cache.generation(0));
+        cache.put(&a, &raw(r#"{"content":[]}"#), cache.generation());
         assert!(cache.get(&b).is_some());
         let b_private = AnswerCache::key_for(&bob, false, 0, "weather", None).unwrap();
         assert!(cache.get(&b_private).is_none());

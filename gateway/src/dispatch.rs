@@ -183,7 +183,7 @@ async fn route_request(
             }
             // Read after the miss: a write invalidating the pool from here on makes this
             // call's answer unstorable (it may predate the write).
-            let generation = gw.cache.generation(pool);
+            let generation = gw.cache.generation();
             let params = match (&params, route.renamed) {
                 (Some(p), true) => Some(
                     rename_params(p, &route.upstream)

@@ -71,6 +71,7 @@ pub(crate) fn generate(n: usize, seed: u64) -> Dataset {
             errors: Vec::new(),
             answer: None,
             invalidates: Vec::new(),
+            links: Vec::new(),
         });
     }
     assemble(

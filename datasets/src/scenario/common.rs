@@ -7,7 +7,7 @@ use rand::rngs::StdRng;
 use rand_distr::{Distribution, StandardNormal};
 use serde_json::Value;
 
-use crate::format::{Dataset, PoolSpec, Record, ReplicaSpec};
+use crate::format::{CacheInvalidation, Dataset, PoolSpec, Record, ReplicaSpec};
 
 /// A mean-one lognormal factor with log-standard-deviation `sigma`.
 pub(crate) fn lognormal(rng: &mut StdRng, sigma: f64) -> f64 {
@@ -37,6 +37,7 @@ pub(crate) fn pool(name: &str, prefix: &str, slots: &[u32]) -> PoolSpec {
                 slots,
             })
             .collect(),
+        cache_invalidation: CacheInvalidation::AnyWrite,
     }
 }
 
@@ -55,6 +56,8 @@ pub(crate) struct Draft {
     pub(crate) errors: Vec<(usize, &'static str)>,
     pub(crate) answer: Option<String>,
     pub(crate) invalidates: Vec<String>,
+    /// Resources the answer derives from (its result's `resource_link` URIs).
+    pub(crate) links: Vec<String>,
 }
 
 impl Draft {
@@ -83,6 +86,7 @@ impl Draft {
             latency_ms: None,
             answer: self.answer,
             invalidates: self.invalidates,
+            links: self.links,
         }
     }
 }

@@ -147,6 +147,7 @@ pub(crate) fn generate_affinity(n: usize, seed: u64, drift: Option<Drift>) -> Da
             errors,
             answer: None,
             invalidates: Vec::new(),
+            links: Vec::new(),
         });
     }
     let description = match drift {

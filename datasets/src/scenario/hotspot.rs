@@ -4,8 +4,11 @@
 //! writes are `tools/call write_file`. Each record carries the identity of its true answer:
 //! a file read's answer changes when the file is written, and a search's answer changes when
 //! any of the three files it matches is written. A write announces only its own URI
-//! (`invalidates`), as an MCP server's `notifications/resources/updated` would, so cached
-//! searches can go stale: that is what the wrong-hit rate measures.
+//! (`invalidates`), as an MCP server's `notifications/resources/updated` would; a search
+//! names the files it matched (`links`, its result's `resource_link`s). The pool is
+//! `cache_invalidation = "announced"`: a write drops only what links the file it changed, so
+//! the cache keeps what other writes do not touch. A cache that ignored the links would serve
+//! stale searches: that is what the wrong-hit rate measures.
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -13,7 +16,7 @@ use rand_distr::{Distribution, Zipf};
 use serde_json::json;
 
 use super::common::{Draft, assemble, exp_gap, filler, lognormal, mix, object, phrase, pool};
-use crate::format::{Dataset, Header, ToolSpec};
+use crate::format::{CacheInvalidation, Dataset, Header, PoolSpec, ToolSpec};
 
 const SPEEDS: [f64; 4] = [1.0, 1.15, 1.3, 1.6];
 const FILES: usize = 3_000;
@@ -43,7 +46,11 @@ pub(crate) fn generate(n: usize, seed: u64) -> Dataset {
                 read_only: false,
             },
         ],
-        ..Header::new(vec![pool("files", "f", &[4; 4])])
+        // The server announces every file a write changes, and searches link their files.
+        ..Header::new(vec![PoolSpec {
+            cache_invalidation: CacheInvalidation::Announced,
+            ..pool("files", "f", &[4; 4])
+        }])
     };
     let file_pick = Zipf::new(FILES as f64, 1.1).expect("valid zipf");
     let query_pick = Zipf::new(QUERIES as f64, 1.1).expect("valid zipf");
@@ -67,12 +74,14 @@ pub(crate) fn generate(n: usize, seed: u64) -> Dataset {
                 errors: Vec::new(),
                 answer: Some(format!("f{file}v{}", versions[file])),
                 invalidates: Vec::new(),
+                links: Vec::new(),
             }
         } else if roll < 0.85 {
             let query = query_pick.sample(&mut rng) as usize - 1;
-            let version: u32 = (0..FILES_PER_QUERY)
-                .map(|m| versions[(mix(query as u64, m) % FILES as u64) as usize])
-                .sum();
+            let files: Vec<usize> = (0..FILES_PER_QUERY)
+                .map(|m| (mix(query as u64, m) % FILES as u64) as usize)
+                .collect();
+            let version: u32 = files.iter().map(|&f| versions[f]).sum();
             // Each query cluster is indexed on one replica, where it is twice as fast.
             let home = (mix(seed, query as u64 % 8) % SPEEDS.len() as u64) as usize;
             let mut text_rng = StdRng::seed_from_u64(mix(seed, query as u64));
@@ -101,6 +110,8 @@ pub(crate) fn generate(n: usize, seed: u64) -> Dataset {
                 errors: Vec::new(),
                 answer: Some(format!("q{query}v{version}")),
                 invalidates: Vec::new(),
+                // The hits name the files they come from, as `resource_link`s.
+                links: files.iter().map(|&f| uri(f)).collect(),
             }
         } else {
             let file = file_pick.sample(&mut rng) as usize - 1;
@@ -120,6 +131,7 @@ pub(crate) fn generate(n: usize, seed: u64) -> Dataset {
                 errors: Vec::new(),
                 answer: None,
                 invalidates: vec![uri(file)],
+                links: Vec::new(),
             }
         };
         drafts.push(draft);
@@ -128,7 +140,7 @@ pub(crate) fn generate(n: usize, seed: u64) -> Dataset {
         header,
         drafts,
         "hotspot: Zipf(1.1) file reads and searches with 15% writes; writes announce their own \
-         URI only, so cached searches can go stale",
+         URI only and searches link the files they matched",
     )
 }
 

@@ -203,6 +203,7 @@ pub(crate) fn generate(n: usize, seed: u64) -> Dataset {
                 errors,
                 answer,
                 invalidates: Vec::new(),
+                links: Vec::new(),
             }
         })
         .collect();

@@ -79,6 +79,34 @@ fn hotspot_writes_change_answers_and_announce_only_their_uri() {
             .or_insert_with(|| query.clone());
         assert_eq!(*seen, query, "two queries send {args}");
     }
+    // A search's answer changes exactly when a file it links is written, so a cache that
+    // drops what links an announced URI is never stale and never drops more than it must.
+    let mut writes_of = std::collections::BTreeMap::<&str, u32>::new();
+    let mut last = std::collections::BTreeMap::new();
+    let mut changes = 0;
+    for r in &data.records {
+        if r.target == "write_file" {
+            *writes_of.entry(&r.invalidates[0]).or_default() += 1;
+            continue;
+        }
+        if r.target != "search_code" {
+            continue;
+        }
+        assert_eq!(r.links.len(), 3, "a search links its files");
+        let stamp: Vec<u32> = r
+            .links
+            .iter()
+            .map(|l| writes_of.get(l.as_str()).copied().unwrap_or(0))
+            .collect();
+        let key = r.args.to_string();
+        if let Some((answer, before)) = last.get(&key) {
+            let written = *before != stamp;
+            assert_eq!(*answer != r.answer, written, "{key}");
+            changes += usize::from(written);
+        }
+        last.insert(key, (r.answer.clone(), stamp));
+    }
+    assert!(changes > 0, "some search sees a linked file change");
 }
 
 #[test]

@@ -21,7 +21,7 @@ fn located(report: &ValidationReport) -> Vec<(usize, &str)> {
 fn a_valid_file_has_no_problems() {
     let report = check(&[
         HEADER,
-        r#"{"t_ms":0,"session":"s","pool":"p","method":"tools/call","target":"x","service_ms":{"a":1,"b":2}}"#,
+        r#"{"t_ms":0,"session":"s","pool":"p","method":"tools/call","target":"x","service_ms":{"a":1,"b":2},"links":["file:///a"]}"#,
         r#"{"t_ms":1,"session":"s","pool":"p","method":"tools/call","served_by":"b","latency_ms":3,"errors":{"b":"e"}}"#,
     ]);
     assert!(report.is_valid(), "{:?}", report.problems);
@@ -40,6 +40,7 @@ fn problems_name_their_line_and_field() {
         r#"{"t_ms":9,"session":"s","pool":"p","method":"m","served_by":"z"}"#,
         r#"not json"#,
         r#"{"t_ms":10,"session":3,"pool":"p","method":"m","service_ms":{"a":1,"b":1},"errors":{"c":"x"}}"#,
+        r#"{"t_ms":11,"session":"s","pool":"p","method":"m","service_ms":{"a":1,"b":1},"links":"file:///a"}"#,
     ]);
     let found = located(&report);
     for expected in [
@@ -55,6 +56,7 @@ fn problems_name_their_line_and_field() {
         (8, "-"),
         (9, "session"),
         (9, "errors.c"),
+        (10, "links"),
     ] {
         assert!(found.contains(&expected), "{expected:?} not in {found:?}");
     }
@@ -65,11 +67,12 @@ fn problems_name_their_line_and_field() {
 #[test]
 fn header_problems_are_reported_on_line_one() {
     let report = check(&[
-        r#"{"vecgate_dataset":2,"pools":[{"name":"p","replicas":[{"name":"a","slots":0},{"name":"a","slots":1}]}]}"#,
+        r#"{"vecgate_dataset":2,"pools":[{"name":"p","cache_invalidation":"never","replicas":[{"name":"a","slots":0},{"name":"a","slots":1}]}]}"#,
     ]);
     let found = located(&report);
     for expected in [
         (1, "vecgate_dataset"),
+        (1, "pools[0].cache_invalidation"),
         (1, "pools[0].replicas[0].slots"),
         (1, "pools[0].replicas[1].name"),
     ] {

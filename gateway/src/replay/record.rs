@@ -223,6 +223,7 @@ async fn record(
             // the replica, so they are compared along one replica's history.
             answer: answers.into_iter().flatten().next(),
             invalidates,
+            links: Vec::new(),
         });
         bar.inc(1);
     }
@@ -467,6 +468,7 @@ fn header(args: &RecordArgs, targets: &[Target], records: &[Record]) -> Header {
                         slots: args.slots,
                     })
                     .collect(),
+                cache_invalidation: Default::default(),
             })
             .collect(),
         tools,

@@ -11,11 +11,9 @@ pub const ENTRY_OVERHEAD: usize = 160;
 
 const SHARDS: usize = 16;
 const NIL: u32 = u32::MAX;
-/// Invalidation generations, one slot per `pool % GENERATIONS` (pools sharing a slot only
-/// make a racing store more conservative).
-const GENERATIONS: usize = 256;
-/// Live-entry counters, one per `tag % TAG_COUNTERS` (tags sharing a counter only make an
-/// invalidation scan when it could have skipped).
+/// Live-entry counters and invalidation stamps, one per `tag % TAG_COUNTERS` (tags sharing a
+/// counter only make an invalidation scan when it could have skipped, or refuse a store that
+/// could have been kept).
 const TAG_COUNTERS: usize = 4096;
 
 /// How many live entries carry each tag (modulo [`TAG_COUNTERS`]), so that invalidating a tag
@@ -25,9 +23,9 @@ const TAG_COUNTERS: usize = 4096;
 /// Counts are changed under the shard lock of the entry concerned and read without a lock.
 /// Every access is `SeqCst` because an insert that checks a generation pairs with an
 /// invalidation like Dekker's mutual exclusion: the insert raises the count *before* it reads
-/// the generation, the invalidation bumps the generation *before* it reads the count, so
-/// either the insert sees the new generation (and refuses) or the invalidation sees the count
-/// (and scans, waiting on the shard lock the insert holds).
+/// its tags' stamps, the invalidation stamps its tag *before* it reads the count, so either
+/// the insert sees the new stamp (and refuses) or the invalidation sees the count (and scans,
+/// waiting on the shard lock the insert holds).
 struct TagCounts(Box<[AtomicU32]>);
 
 impl TagCounts {
@@ -39,13 +37,13 @@ impl TagCounts {
         &self.0[(tag % TAG_COUNTERS as u64) as usize]
     }
 
-    fn add(&self, tags: &[u64; 2]) {
+    fn add(&self, tags: &[u64]) {
         for &tag in tags {
             self.counter(tag).fetch_add(1, Ordering::SeqCst);
         }
     }
 
-    fn sub(&self, tags: &[u64; 2]) {
+    fn sub(&self, tags: &[u64]) {
         for &tag in tags {
             self.counter(tag).fetch_sub(1, Ordering::SeqCst);
         }
@@ -106,7 +104,8 @@ struct Slot {
     value: Bytes,
     expires_at_ms: u64,
     cost: usize,
-    tags: [u64; 2],
+    /// The pool tag, the (pool, target) tag, then one (pool, resource) tag per linked URI.
+    tags: Box<[u64]>,
     prev: u32,
     next: u32,
 }
@@ -176,7 +175,7 @@ impl Shard {
         let slot = self.slots[i as usize].take().expect("live slot");
         counts.sub(&slot.tags);
         self.map.remove(&slot.hash);
-        for tag in slot.tags {
+        for &tag in slot.tags.iter() {
             if let Some(set) = self.tags.get_mut(&tag) {
                 set.remove(&i);
                 if set.is_empty() {
@@ -205,8 +204,15 @@ pub struct ExactCache {
     collisions: AtomicU64,
     too_large: AtomicU64,
     stale_refused: AtomicU64,
-    /// Bumped (before any shard is touched) by every invalidation of a pool.
-    generations: Box<[AtomicU64]>,
+    /// The invalidation clock: advanced by every invalidation. [`ExactCache::generation`]
+    /// reads it.
+    clock: AtomicU64,
+    /// Per `tag % TAG_COUNTERS`: the clock value of the tag's latest invalidation, written
+    /// before any shard is touched. A store whose tags were stamped after its generation
+    /// may hold what the invalidation replaced, and is refused.
+    stamps: Box<[AtomicU64]>,
+    /// The clock value of the latest [`ExactCache::clear`].
+    cleared_at: AtomicU64,
     tag_counts: TagCounts,
 }
 
@@ -226,21 +232,39 @@ impl ExactCache {
             collisions: AtomicU64::new(0),
             too_large: AtomicU64::new(0),
             stale_refused: AtomicU64::new(0),
-            generations: (0..GENERATIONS).map(|_| AtomicU64::new(0)).collect(),
+            clock: AtomicU64::new(0),
+            stamps: (0..TAG_COUNTERS).map(|_| AtomicU64::new(0)).collect(),
+            cleared_at: AtomicU64::new(0),
             tag_counts: TagCounts::new(),
         }
     }
 
-    fn generation_slot(&self, pool: u32) -> &AtomicU64 {
-        &self.generations[pool as usize % GENERATIONS]
+    fn stamp(&self, tag: u64) -> &AtomicU64 {
+        &self.stamps[(tag % TAG_COUNTERS as u64) as usize]
     }
 
-    /// `pool`'s invalidation generation. Read it when a lookup misses and pass it to
+    /// The invalidation generation. Read it when a lookup misses and pass it to
     /// [`ExactCache::insert_if_unchanged`] with the answer: a read that started before a write
-    /// and finished after the write's invalidation would otherwise store a stale answer.
-    pub fn generation(&self, pool: u32) -> u64 {
+    /// and finished after the write's invalidation would otherwise store a stale answer. Only
+    /// invalidations that touch the entry's own tags (its pool, its target, its links) refuse
+    /// the store, so a busy pool's writes to other resources do not.
+    pub fn generation(&self) -> u64 {
         // SeqCst: see `TagCounts`.
-        self.generation_slot(pool).load(Ordering::SeqCst)
+        self.clock.load(Ordering::SeqCst)
+    }
+
+    /// Whether an invalidation of any of `tags` (or a clear) came after `generation`.
+    fn invalidated_since(&self, tags: &[u64], generation: u64) -> bool {
+        self.cleared_at.load(Ordering::SeqCst) > generation
+            || tags
+                .iter()
+                .any(|&t| self.stamp(t).load(Ordering::SeqCst) > generation)
+    }
+
+    /// Advances the clock and stamps `tag` with it (before any shard is touched).
+    fn stamp_tag(&self, tag: u64) {
+        let now = self.clock.fetch_add(1, Ordering::SeqCst) + 1;
+        self.stamp(tag).fetch_max(now, Ordering::SeqCst);
     }
 
     /// A cache whose key hash is `hasher` (tests force collisions with it).
@@ -261,7 +285,7 @@ impl ExactCache {
         let mut expected = vec![0u32; TAG_COUNTERS];
         for shard in self.shards.iter() {
             for slot in shard.lock().slots.iter().flatten() {
-                for &tag in &slot.tags {
+                for &tag in slot.tags.iter() {
                     expected[(tag % TAG_COUNTERS as u64) as usize] += 1;
                 }
             }
@@ -315,14 +339,14 @@ impl ExactCache {
     /// `isError: true`) of requests whose tool is read-only, non-destructive and closed-world
     /// (or operator opt-in). This method stores whatever it is given.
     pub fn insert(&self, key: &CacheKey<'_>, value: Bytes, ttl_ms: u64, now_ms: u64) -> bool {
-        self.insert_checked(key, value, ttl_ms, now_ms, None)
+        self.insert_checked(key, value, ttl_ms, now_ms, None, &[])
     }
 
-    /// Like [`ExactCache::insert`], but only if `key.pool` has not been invalidated since its
-    /// [`ExactCache::generation`] was `generation`. The check is made under the shard's lock
-    /// and invalidation bumps the generation before it takes any shard's lock, so either the
-    /// store sees the new generation and is refused, or the invalidation comes after it and
-    /// removes it: a stale answer is never left behind.
+    /// Like [`ExactCache::insert`], but only if nothing the entry is tagged with (its pool, its
+    /// target) has been invalidated since [`ExactCache::generation`] was `generation`. The
+    /// check is made under the shard's lock and invalidation stamps its tag before it takes
+    /// any shard's lock, so either the store sees the stamp and is refused, or the
+    /// invalidation comes after it and removes it: a stale answer is never left behind.
     pub fn insert_if_unchanged(
         &self,
         key: &CacheKey<'_>,
@@ -331,7 +355,23 @@ impl ExactCache {
         now_ms: u64,
         generation: u64,
     ) -> bool {
-        self.insert_checked(key, value, ttl_ms, now_ms, Some(generation))
+        self.insert_checked(key, value, ttl_ms, now_ms, Some(generation), &[])
+    }
+
+    /// Like [`ExactCache::insert_if_unchanged`], for an answer derived from the resources
+    /// `links` of the same pool (a tool result's `resource_link` URIs): an announced update
+    /// of any of them ([`ExactCache::invalidate_target`] with [`Target::Resource`]) drops the
+    /// entry, as it drops a cached read of the resource itself.
+    pub fn insert_linked(
+        &self,
+        key: &CacheKey<'_>,
+        value: Bytes,
+        ttl_ms: u64,
+        now_ms: u64,
+        generation: u64,
+        links: &[&str],
+    ) -> bool {
+        self.insert_checked(key, value, ttl_ms, now_ms, Some(generation), links)
     }
 
     fn insert_checked(
@@ -341,6 +381,7 @@ impl ExactCache {
         ttl_ms: u64,
         now_ms: u64,
         generation: Option<u64>,
+        links: &[&str],
     ) -> bool {
         let hash = (self.hasher)(key);
         let encoded = key.encode();
@@ -350,13 +391,13 @@ impl ExactCache {
                 .fetch_add(u64::from(ttl_ms != 0), Ordering::Relaxed);
             return false;
         }
-        let tags = key.tags();
+        let tags = key.tags(links);
         let mut evicted = 0;
         let mut shard = self.shard(hash).lock();
         // Counted before the generation is read, so that a racing invalidation cannot skip
         // this entry (see `TagCounts`).
         self.tag_counts.add(&tags);
-        if generation.is_some_and(|g| g != self.generation(key.pool)) {
+        if generation.is_some_and(|g| self.invalidated_since(&tags, g)) {
             self.tag_counts.sub(&tags);
             drop(shard);
             self.stale_refused.fetch_add(1, Ordering::Relaxed);
@@ -371,7 +412,17 @@ impl ExactCache {
             shard.remove(tail, &self.tag_counts);
             evicted += 1;
         }
-        let slot = Slot {
+        let i = match shard.free.pop() {
+            Some(i) => i,
+            None => {
+                shard.slots.push(None);
+                (shard.slots.len() - 1) as u32
+            }
+        };
+        for &tag in tags.iter() {
+            shard.tags.entry(tag).or_default().insert(i);
+        }
+        shard.slots[i as usize] = Some(Slot {
             hash,
             key: encoded,
             value,
@@ -380,23 +431,10 @@ impl ExactCache {
             tags,
             prev: NIL,
             next: NIL,
-        };
-        let i = match shard.free.pop() {
-            Some(i) => {
-                shard.slots[i as usize] = Some(slot);
-                i
-            }
-            None => {
-                shard.slots.push(Some(slot));
-                (shard.slots.len() - 1) as u32
-            }
-        };
+        });
         shard.push_front(i);
         shard.map.insert(hash, i);
         shard.bytes += cost;
-        for tag in tags {
-            shard.tags.entry(tag).or_default().insert(i);
-        }
         drop(shard);
         self.inserts.fetch_add(1, Ordering::Relaxed);
         self.evictions.fetch_add(evicted, Ordering::Relaxed);
@@ -404,6 +442,7 @@ impl ExactCache {
     }
 
     fn invalidate_tag(&self, tag: u64) -> usize {
+        self.stamp_tag(tag);
         if self.tag_counts.none_carry(tag) {
             return 0;
         }
@@ -426,22 +465,19 @@ impl ExactCache {
 
     /// Drops every entry of `pool` (e.g. the pool's configuration changed). Returns how many.
     pub fn invalidate_pool(&self, pool: u32) -> usize {
-        self.generation_slot(pool).fetch_add(1, Ordering::SeqCst);
         self.invalidate_tag(pool_tag(pool))
     }
 
     /// Drops every entry of (pool, target): `Target::Tool` on `notifications/tools/list_changed`
     /// for each tool, `Target::Resource` on `notifications/resources/updated`. Returns how many.
     pub fn invalidate_target(&self, pool: u32, target: Target<'_>) -> usize {
-        self.generation_slot(pool).fetch_add(1, Ordering::SeqCst);
         self.invalidate_tag(target_tag(pool, target))
     }
 
     /// Drops everything. Returns how many.
     pub fn clear(&self) -> usize {
-        for g in self.generations.iter() {
-            g.fetch_add(1, Ordering::SeqCst);
-        }
+        let now = self.clock.fetch_add(1, Ordering::SeqCst) + 1;
+        self.cleared_at.fetch_max(now, Ordering::SeqCst);
         let mut removed = 0;
         for shard in self.shards.iter() {
             let mut shard = shard.lock();

@@ -107,9 +107,19 @@ impl CacheKey<'_> {
         self.with_pieces(|pieces| pieces.concat().into_boxed_slice())
     }
 
-    /// Tags for invalidation: the pool, and (pool, target) when there is a target.
-    pub(crate) fn tags(&self) -> [u64; 2] {
-        [pool_tag(self.pool), target_tag(self.pool, self.target)]
+    /// Tags for invalidation: the pool, (pool, target), and (pool, resource) for each URI in
+    /// `links` (the resources the answer was derived from).
+    pub(crate) fn tags(&self, links: &[&str]) -> Box<[u64]> {
+        let mut tags = Vec::with_capacity(2 + links.len());
+        tags.push(pool_tag(self.pool));
+        tags.push(target_tag(self.pool, self.target));
+        for uri in links {
+            let tag = target_tag(self.pool, Target::Resource(uri));
+            if !tags.contains(&tag) {
+                tags.push(tag);
+            }
+        }
+        tags.into_boxed_slice()
     }
 }
 

@@ -109,6 +109,35 @@ fn entries_expire_at_their_ttl() {
 }
 
 #[test]
+fn an_announced_update_drops_the_reads_and_the_answers_linking_the_resource() {
+    let c = cache();
+    let read_a = key("p", 0, Target::Resource("file:///a"), "");
+    let search = key("p", 0, Target::Tool("search"), r#"{"q":"x"}"#);
+    let other = key("p", 0, Target::Tool("search"), r#"{"q":"y"}"#);
+    let g = c.generation();
+    c.insert_if_unchanged(&read_a, Bytes::from_static(b"a1"), 1000, 0, g);
+    assert!(c.insert_linked(
+        &search,
+        Bytes::from_static(b"s"),
+        1000,
+        0,
+        g,
+        &["file:///b", "file:///a", "file:///a"]
+    ));
+    assert!(c.insert_linked(&other, Bytes::from_static(b"o"), 1000, 0, g, &["file:///c"]));
+    assert!(c.tag_counts_are_exact());
+    assert_eq!(c.invalidate_target(0, Target::Resource("file:///a")), 2);
+    assert!(c.get(&read_a, 1).is_none() && c.get(&search, 1).is_none());
+    assert!(
+        c.get(&other, 1).is_some(),
+        "an unrelated resource's update keeps it"
+    );
+    assert_eq!(c.invalidate_target(0, Target::Resource("file:///c")), 1);
+    assert!(c.tag_counts_are_exact());
+    assert_eq!(c.stats().entries, 0);
+}
+
+#[test]
 fn invalidation_removes_exactly_the_affected_entries() {
     let c = cache();
     let t1 = key("p", 0, Target::Tool("t1"), "{}");
@@ -197,7 +226,7 @@ proptest! {
                 }
                 4 => {
                     // A store that raced an invalidation is refused and leaves no count behind.
-                    let g = c.generation(0);
+                    let g = c.generation();
                     c.invalidate_pool(0);
                     prop_assert!(!c.insert_if_unchanged(&k, Bytes::from_static(b"x"), 1000, 0, g));
                     last.clear();
@@ -270,19 +299,30 @@ fn a_store_racing_an_invalidation_is_refused_on_every_invalidation_path() {
     let c = cache();
     let k = key("alice", 3, Target::Tool("read"), "{}");
     let value = || Bytes::from_static(b"old");
-    let g = c.generation(3);
+    let g = c.generation();
     c.invalidate_pool(3);
     assert!(!c.insert_if_unchanged(&k, value(), 1000, 0, g));
-    let g = c.generation(3);
-    c.invalidate_target(3, Target::Tool("write"));
+    let g = c.generation();
+    c.invalidate_target(3, Target::Tool("read"));
     assert!(!c.insert_if_unchanged(&k, value(), 1000, 0, g));
-    let g = c.generation(3);
+    let g = c.generation();
+    c.invalidate_target(3, Target::Resource("file:///linked"));
+    assert!(!c.insert_linked(&k, value(), 1000, 0, g, &["file:///linked"]));
+    let g = c.generation();
     c.clear();
     assert!(!c.insert_if_unchanged(&k, value(), 1000, 0, g));
     assert_eq!(c.get(&k, 1), None);
-    assert_eq!(c.stats().stale_refused, 3);
+    assert_eq!(c.stats().stale_refused, 4);
+    // Invalidations of what the entry does not carry (another tool, another resource, another
+    // pool) do not refuse it.
+    let g = c.generation();
+    c.invalidate_target(3, Target::Tool("write"));
+    c.invalidate_target(3, Target::Resource("file:///other"));
+    c.invalidate_pool(4);
+    assert!(c.insert_linked(&k, value(), 1000, 0, g, &["file:///linked"]));
+    c.invalidate_pool(3);
     // No invalidation between lookup and store: stored.
-    let g = c.generation(3);
+    let g = c.generation();
     assert!(c.insert_if_unchanged(&k, value(), 1000, 0, g));
     assert_eq!(c.get(&k, 1), Some(value()));
 }
@@ -316,7 +356,7 @@ fn no_store_that_raced_an_invalidation_survives_it() {
             std::thread::spawn(move || {
                 let args = arguments(w);
                 for _ in 0..20_000 {
-                    let g = c.generation(0);
+                    let g = c.generation();
                     let k = key("p", 0, Target::Tool("t"), &args);
                     c.insert_if_unchanged(&k, Bytes::from(g.to_le_bytes().to_vec()), 60_000, 0, g);
                 }
@@ -327,7 +367,7 @@ fn no_store_that_raced_an_invalidation_survives_it() {
     // fixed, and an entry stored under an older one is a stale answer that survived.
     for _ in 0..5_000 {
         c.invalidate_pool(0);
-        let current = c.generation(0);
+        let current = c.generation();
         for w in 0..2 {
             if let Some(v) = c.get(&key("p", 0, Target::Tool("t"), &arguments(w)), 1) {
                 let stored = u64::from_le_bytes(v[..8].try_into().unwrap());

@@ -14,6 +14,16 @@
 //!   `notifications/resources/updated`) drops every entry of its pool again, as the gateway does
 //!   for that notification (tool answers may derive from any resource).
 //!
+//! Pools whose server announces what its writes change (`cache_invalidation = "announced"`)
+//! follow the gateway's other rule instead:
+//! - resource reads are cacheable too, and every entry is tagged with the URIs it derives
+//!   from (a read's own URI, a tool answer's `links`);
+//! - a write drops only the entries tagged with a URI it announces (`invalidates`). It does so
+//!   when it arrives, because that is when the dataset's answers change: a server announces a
+//!   change when it makes it, and the gateway applies the announcement as it reads it;
+//! - an answer read before such an invalidation is not stored after it (the pool's
+//!   tags were invalidated since its lookup).
+//!
 //! A hit is *wrong* when the cached answer identity differs from the record's true answer at
 //! that moment (records without an answer identity count as right). Under this rule a wrong hit
 //! can only come from a race the gateway has too: a read that arrived before a write, and so
@@ -127,9 +137,9 @@ impl CacheModel {
         });
     }
 
-    /// `pool`'s invalidation generation (read when a lookup misses).
-    pub(crate) fn generation(&self, pool: u32) -> u64 {
-        self.exact.generation(pool)
+    /// The invalidation generation (read when a lookup misses).
+    pub(crate) fn generation(&self) -> u64 {
+        self.exact.generation()
     }
 
     /// Stores an answer that arrived at `now` for a request that missed when `pool`'s
@@ -148,6 +158,38 @@ impl CacheModel {
             self.exact
                 .insert_if_unchanged(k, value, self.ttl_ms, now_ms(now), generation);
         });
+    }
+
+    /// Like [`CacheModel::insert_if_unchanged`], for an answer derived from the interned
+    /// resource URIs `links` (a read's own URI, a tool answer's `resource_link`s): an
+    /// announced update of any of them drops it ([`CacheModel::invalidate_uri`]).
+    pub(crate) fn insert_linked(
+        &self,
+        pool: u32,
+        key: u64,
+        answer: u32,
+        now: Nanos,
+        generation: u64,
+        links: &[u32],
+    ) {
+        let value = Bytes::copy_from_slice(&answer.to_le_bytes());
+        let digits: Vec<[u8; 16]> = links.iter().map(|&u| hex(u64::from(u))).collect();
+        let uris: Vec<&str> = digits
+            .iter()
+            .map(|d| std::str::from_utf8(d).unwrap_or_default())
+            .collect();
+        with_key(pool, key, |k| {
+            self.exact
+                .insert_linked(k, value, self.ttl_ms, now_ms(now), generation, &uris);
+        });
+    }
+
+    /// Drops the answers of `pool` linked to the interned URI `uri` (the server announced
+    /// its update).
+    pub(crate) fn invalidate_uri(&self, pool: u32, uri: u32) {
+        let digits = hex(u64::from(uri));
+        let uri = std::str::from_utf8(&digits).unwrap_or_default();
+        self.exact.invalidate_target(pool, Target::Resource(uri));
     }
 
     /// Drops every entry of `pool` (a possible write arrived, or the pool announced an

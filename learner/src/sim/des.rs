@@ -98,6 +98,8 @@ struct Sim<'w> {
     heap: BinaryHeap<Reverse<(u64, u8, u64, u32)>>,
     seq: u64,
     cache: CacheModel,
+    /// Scratch: the URIs a stored answer is tagged with.
+    links: Vec<u32>,
     recorder: Recorder,
     policy_rng: Rng,
     think_rng: Rng,
@@ -135,6 +137,7 @@ impl<'w> Sim<'w> {
             heap: BinaryHeap::new(),
             seq: 0,
             cache: CacheModel::new(&cfg.cache),
+            links: Vec::new(),
             recorder: Recorder::new(n),
             policy_rng: Rng::seed(cfg.seed),
             think_rng: Rng::seed(cfg.seed ^ 0x7468_696e_6b00_0000),
@@ -229,7 +232,14 @@ impl<'w> Sim<'w> {
         let req = &workload.requests[i];
         self.recorder.arrival_s[i] = now.as_ms() / 1000.0;
         self.jobs[i].arrival = now;
-        if self.cfg.cache.enabled && req.writes {
+        let announced = workload.pools[req.pool as usize].announced;
+        if self.cfg.cache.enabled && announced {
+            // The dataset's answers change when a write arrives, so that is when its server
+            // announces what it changed; the gateway drops exactly those answers.
+            for &uri in workload.invalidates(i) {
+                self.cache.invalidate_uri(req.pool, uri);
+            }
+        } else if self.cfg.cache.enabled && req.writes {
             // The gateway drops the pool's answers before forwarding a possible write.
             self.cache.invalidate_pool(req.pool);
         }
@@ -249,7 +259,7 @@ impl<'w> Sim<'w> {
                 return;
             }
         }
-        let cache_generation = self.cache.generation(req.pool);
+        let cache_generation = self.cache.generation();
         let base = self.pool_base[req.pool as usize] as usize;
         let service = workload.service_ms(i);
         self.candidates.clear();
@@ -349,8 +359,23 @@ impl<'w> Sim<'w> {
                 success: job.success,
             },
         );
+        let announced = workload.pools[req.pool as usize].announced;
         if job.success && self.cfg.cache.enabled {
-            if req.cacheable {
+            if req.cacheable && announced {
+                self.links.clear();
+                if req.reads_resource {
+                    self.links.push(req.target);
+                }
+                self.links.extend_from_slice(workload.links(i));
+                self.cache.insert_linked(
+                    req.pool,
+                    req.key,
+                    req.answer,
+                    now,
+                    job.cache_generation,
+                    &self.links,
+                );
+            } else if req.cacheable {
                 self.cache.insert_if_unchanged(
                     req.pool,
                     req.key,
@@ -359,7 +384,7 @@ impl<'w> Sim<'w> {
                     job.cache_generation,
                 );
             }
-            if !workload.invalidates(i).is_empty() {
+            if !announced && !workload.invalidates(i).is_empty() {
                 // `notifications/resources/updated`: the gateway drops the whole pool's answers.
                 self.cache.invalidate_pool(req.pool);
             }

@@ -127,6 +127,7 @@ mod tests {
             latency_ms: Some(latency),
             answer: None,
             invalidates: Vec::new(),
+            links: Vec::new(),
         }
     }
 
@@ -140,6 +141,7 @@ mod tests {
             header: Header::new(vec![PoolSpec {
                 name: String::from("p"),
                 replicas: vec![replica("a"), replica("b"), replica("c")],
+                cache_invalidation: Default::default(),
             }]),
             records: vec![
                 record(0.0, "x", "a", 10.0),

@@ -19,6 +19,7 @@ pub fn supermarket(replicas: usize, lambda: f64, requests: usize, seed: u64) -> 
                 slots: 1,
             })
             .collect(),
+        announced: false,
     }];
     let mut t_ms = 0.0;
     let mut arrivals = Vec::with_capacity(requests);

@@ -181,3 +181,53 @@ fn closed_loop_and_outages_are_honoured() {
     // Four agents never queue on twelve healthy slots: latency is pure service time.
     assert!(s.mean < 60.0, "{s:?}");
 }
+
+/// `hotspot` under each invalidation rule, and with its links stripped: announced updates and
+/// links keep most answers cached and none wrong; the any-write rule is right but keeps few;
+/// a cache that trusted announcements without links would serve stale searches, and the
+/// wrong-hit count sees it.
+#[test]
+fn announced_invalidation_keeps_what_writes_do_not_touch_and_never_serves_stale() {
+    use vecgate_datasets::CacheInvalidation;
+    let dataset = vecgate_datasets::generate(
+        vecgate_datasets::Scenario::Hotspot,
+        &vecgate_datasets::GenConfig::new(8_000, 4),
+    )
+    .unwrap();
+    assert_eq!(
+        dataset.header.pools[0].cache_invalidation,
+        CacheInvalidation::Announced
+    );
+    let run = |dataset: &vecgate_datasets::Dataset| {
+        let workload = Workload::from_dataset(dataset, false).unwrap();
+        let out = replay(
+            &workload,
+            &names(&["round-robin", "p2c-peak-ewma"]),
+            &cfg(1),
+            &policy_router,
+            &|_, _| {},
+        )
+        .unwrap();
+        out.runs
+            .iter()
+            .map(|r| (r.summary.cache_hit_rate, r.summary.cache_wrong_hits))
+            .collect::<Vec<_>>()
+    };
+    for (hit_rate, wrong) in run(&dataset) {
+        assert!(hit_rate > 0.6, "announced: hit rate {hit_rate}");
+        assert_eq!(wrong, 0, "announced: wrong hits");
+    }
+    let mut any_write = dataset.clone();
+    any_write.header.pools[0].cache_invalidation = CacheInvalidation::AnyWrite;
+    for (hit_rate, wrong) in run(&any_write) {
+        assert!(hit_rate < 0.1, "any-write: hit rate {hit_rate}");
+        assert_eq!(wrong, 0, "any-write: wrong hits");
+    }
+    let mut unlinked = dataset.clone();
+    for record in &mut unlinked.records {
+        record.links.clear();
+    }
+    for (_, wrong) in run(&unlinked) {
+        assert!(wrong > 0, "without links, stale searches must be detected");
+    }
+}

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use vecgate_datasets::{Dataset, EventKind, Observation};
+use vecgate_datasets::{CacheInvalidation, Dataset, EventKind, Observation};
 use vecgate_index::canonical::{Canonicalizer, request_key, tool_key};
 
 use super::error::SimError;
@@ -29,6 +29,10 @@ pub struct SimPool {
     pub name: String,
     /// Its replicas, in header order (a replica's index is its [`crate::Candidate::replica`]).
     pub replicas: Vec<SimReplica>,
+    /// The pool's server announces what its writes change (`cache_invalidation =
+    /// "announced"`): writes drop only the answers of the URIs they announce, resource reads
+    /// are cacheable, and nothing is served while a write is in flight.
+    pub announced: bool,
 }
 
 /// An outage or slowdown of one replica, in trace time.
@@ -65,6 +69,8 @@ pub struct SimRequest {
     pub error_mask: u64,
     /// The answer may be served from a cache.
     pub cacheable: bool,
+    /// A `resources/read` (its answer derives from its own URI, [`SimRequest::target`]).
+    pub reads_resource: bool,
     /// A `tools/call` of a tool that is not cacheable: a possible write, which drops its
     /// pool's cache entries when it arrives (the gateway's rule).
     pub writes: bool,
@@ -74,6 +80,8 @@ pub struct SimRequest {
     pub target: u32,
     /// Range of interned URIs this request invalidates, in the workload's flat array.
     invalidates: (u32, u32),
+    /// Range of interned URIs the answer derives from, in the workload's flat array.
+    links: (u32, u32),
 }
 
 /// A dataset ready for simulation.
@@ -89,6 +97,7 @@ pub struct Workload {
     pub imputation: Option<Imputation>,
     service: Vec<f64>,
     invalidations: Vec<u32>,
+    linked: Vec<u32>,
     /// The canonical text of each request (`method target canonical-args`), kept for the
     /// engine's embedder; empty when compiled without text.
     texts: Vec<RequestText>,
@@ -123,6 +132,7 @@ impl Workload {
                         slots: r.slots.max(1),
                     })
                     .collect(),
+                announced: p.cache_invalidation == CacheInvalidation::Announced,
             })
             .collect();
         if let Some(p) = pools.iter().find(|p| p.replicas.len() > MAX_REPLICAS) {
@@ -149,6 +159,7 @@ impl Workload {
         let mut requests = Vec::with_capacity(dataset.records.len());
         let mut service = Vec::new();
         let mut invalidations = Vec::new();
+        let mut linked = Vec::new();
         let mut texts = Vec::new();
         for (i, record) in dataset.records.iter().enumerate() {
             let line = i + 2;
@@ -195,6 +206,11 @@ impl Workload {
             let name = (!record.target.is_empty()).then_some(record.target.as_str());
             let inv_start = invalidations.len() as u32;
             invalidations.extend(record.invalidates.iter().map(|u| interner.intern(u)));
+            let links_start = linked.len() as u32;
+            linked.extend(record.links.iter().map(|u| interner.intern(u)));
+            // As in the gateway: resources are cached only where their updates are announced.
+            let cacheable = record.is_read_only(&read_only)
+                && (record.method != "resources/read" || pools[pool].announced);
             requests.push(SimRequest {
                 arrival: Nanos::from_ms(record.t_ms),
                 pool: pool as u32,
@@ -203,11 +219,13 @@ impl Workload {
                 size: raw.len().min(u32::MAX as usize) as u32,
                 service_at,
                 error_mask,
-                cacheable: record.is_read_only(&read_only),
+                cacheable,
+                reads_resource: record.method == "resources/read",
                 writes: record.method == "tools/call" && !record.is_read_only(&read_only),
                 answer: record.answer.as_deref().map_or(0, |a| interner.intern(a)),
                 target: interner.intern(&record.target),
                 invalidates: (inv_start, invalidations.len() as u32),
+                links: (links_start, linked.len() as u32),
             });
             if keep_text {
                 texts.push(RequestText {
@@ -247,6 +265,7 @@ impl Workload {
             imputation: imputed.map(|(note, _)| note),
             service,
             invalidations,
+            linked,
             texts,
         })
     }
@@ -275,10 +294,12 @@ impl Workload {
                     service_at,
                     error_mask: 0,
                     cacheable: false,
+                    reads_resource: false,
                     writes: false,
                     answer: 0,
                     target: 0,
                     invalidates: (0, 0),
+                    links: (0, 0),
                 }
             })
             .collect();
@@ -289,6 +310,7 @@ impl Workload {
             imputation: None,
             service: flat,
             invalidations: Vec::new(),
+            linked: Vec::new(),
             texts: Vec::new(),
         }
     }
@@ -305,6 +327,12 @@ impl Workload {
     pub fn invalidates(&self, i: usize) -> &[u32] {
         let (a, b) = self.requests[i].invalidates;
         &self.invalidations[a as usize..b as usize]
+    }
+
+    /// The interned URIs request `i`'s answer derives from.
+    pub fn links(&self, i: usize) -> &[u32] {
+        let (a, b) = self.requests[i].links;
+        &self.linked[a as usize..b as usize]
     }
 
     /// Request `i`'s canonical text, if kept.
