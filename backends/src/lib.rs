@@ -31,7 +31,7 @@ mod transport;
 
 pub use config::{BackoffSpec, PoolSpec, TransportSpec, UpstreamIdentity};
 pub use error::{BackendError, CallError};
-pub use pool::{Pool, PoolEvent};
+pub use pool::{Pool, PoolEvent, PoolObserver};
 pub use replica::{
     AfterCall, Call, CallEvent, CallEventSink, CallEvents, Replica, ReplicaState, STRAGGLER_WINDOW,
 };

@@ -23,7 +23,7 @@
 use crate::catalog::ListKind;
 use crate::error::CallError;
 use crate::jsonrpc::{ErrorObject, Kind, Message, code, to_raw};
-use crate::pool::PoolEvent;
+use crate::pool::{PoolEvent, PoolObserver};
 use crate::replica::{AfterCall, CallEvent, CallEventSink, STRAGGLER_WINDOW, ServerReply};
 use crate::telemetry::Meters;
 use meta::{Meta, parse_id, replace_field, rewrite_request_params};
@@ -98,6 +98,7 @@ pub(crate) struct Mux {
     out: mpsc::Sender<Message>,
     closed: CancellationToken,
     pool_events: mpsc::Sender<PoolEvent>,
+    observer: Option<Arc<dyn PoolObserver>>,
     /// Lists invalidated by `list_changed`, as [`ListKind::bit`]s, and a wake-up for the
     /// refresher.
     dirty: AtomicU8,
@@ -129,6 +130,7 @@ impl Mux {
         meters: Meters,
         queue: usize,
         pool_events: mpsc::Sender<PoolEvent>,
+        observer: Option<Arc<dyn PoolObserver>>,
     ) -> (Arc<Mux>, mpsc::Receiver<Message>) {
         let (out, rx) = mpsc::channel(queue.max(1));
         let mux = Mux {
@@ -143,6 +145,7 @@ impl Mux {
             out,
             closed: CancellationToken::new(),
             pool_events,
+            observer,
             dirty: AtomicU8::new(0),
             changed: Notify::new(),
             last_activity: AtomicU64::new(0),
@@ -421,6 +424,13 @@ impl Mux {
 
     fn on_notification(&self, message: Message, origin: Origin) {
         let method = message.method.as_deref().unwrap_or_default();
+        if method == "notifications/resources/updated"
+            && let Some(observer) = &self.observer
+            && let Some(uri) = message.peek_params().uri
+        {
+            // Before the next message (the answer of the write that caused it, over stdio).
+            observer.resource_updated(self.ident.pool, self.ident.replica, &uri);
+        }
         match method {
             "notifications/progress" => self.on_progress(message),
             "notifications/cancelled" => {

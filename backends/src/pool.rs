@@ -20,6 +20,19 @@ use tokio_util::sync::CancellationToken;
 
 pub use crate::catalog::{Catalog, CatalogItem, ListKind, ServerInfo, ToolHints};
 
+/// What the gateway must learn of at once, on the replica's own reader, rather than through
+/// the [`PoolEvent`] channel: a channel can be full (events are then dropped) and is read by
+/// another task, so a cache invalidated from it could still serve a stale answer after the
+/// write that changed it has been answered.
+pub trait PoolObserver: Send + Sync {
+    /// A replica sent `notifications/resources/updated` for `uri`. Called before the replica's
+    /// next message is read, so over stdio before the answer to the call that caused it.
+    fn resource_updated(&self, pool: u32, replica: u32, uri: &str);
+    /// A replica finished its handshake on a new connection (a start or a restart), and has
+    /// not served a call on it yet: whatever it was subscribed to before is gone.
+    fn replica_connected(&self, pool: u32, replica: u32);
+}
+
 /// Something a pool tells the gateway that is not the answer to a call.
 #[derive(Debug)]
 pub enum PoolEvent {
@@ -89,6 +102,18 @@ impl Pool {
         identity: UpstreamIdentity,
         events: mpsc::Sender<PoolEvent>,
     ) -> Arc<Pool> {
+        Pool::start_observed(index, spec, identity, events, None)
+    }
+
+    /// [`Pool::start`], with an observer told of resource updates and reconnections as they
+    /// happen (see [`PoolObserver`]).
+    pub fn start_observed(
+        index: u32,
+        spec: PoolSpec,
+        identity: UpstreamIdentity,
+        events: mpsc::Sender<PoolEvent>,
+        observer: Option<Arc<dyn PoolObserver>>,
+    ) -> Arc<Pool> {
         let spec = Arc::new(spec);
         let pool_name: Arc<str> = Arc::from(spec.name.as_str());
         let ctx = Arc::new(PoolContext {
@@ -96,6 +121,7 @@ impl Pool {
             spec: spec.clone(),
             identity,
             events,
+            observer,
             client: http::HttpClient::new(),
             shutdown: CancellationToken::new(),
             ready: watch::Sender::new(0),

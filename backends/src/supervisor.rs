@@ -18,7 +18,7 @@ use crate::config::{PoolSpec, TransportSpec, UpstreamIdentity};
 use crate::error::CallError;
 use crate::handshake::{self, HandshakeError};
 use crate::mux::Mux;
-use crate::pool::PoolEvent;
+use crate::pool::{PoolEvent, PoolObserver};
 use crate::replica::{Connection, Replica, ReplicaState};
 use crate::telemetry::Meters;
 use crate::transport::{self, http::HttpClient};
@@ -44,6 +44,7 @@ pub(crate) struct PoolContext {
     pub(crate) spec: Arc<PoolSpec>,
     pub(crate) identity: UpstreamIdentity,
     pub(crate) events: mpsc::Sender<PoolEvent>,
+    pub(crate) observer: Option<Arc<dyn PoolObserver>>,
     pub(crate) client: HttpClient,
     pub(crate) shutdown: CancellationToken,
     /// How many replicas are ready.
@@ -77,6 +78,9 @@ pub(crate) async fn supervise(replica: Arc<Replica>, ctx: Arc<PoolContext>) {
             Ok(Ok((connection, catalog))) => {
                 replica.set_error(None);
                 let up_since = Instant::now();
+                if let Some(observer) = &ctx.observer {
+                    observer.replica_connected(ctx.index, replica.index());
+                }
                 replica.install(connection.clone(), Arc::new(catalog));
                 transition(&replica, &ctx, ReplicaState::Ready).await;
                 ready_changed(&ctx, 1).await;
@@ -135,6 +139,7 @@ async fn start(replica: &Replica, ctx: &PoolContext) -> Result<(Arc<Connection>,
         ctx.meters.clone(),
         WRITE_QUEUE,
         ctx.events.clone(),
+        ctx.observer.clone(),
     );
     let opened = transport::connect(&ctx.spec.transport, &ctx.client, mux.clone(), outbound)
         .await

@@ -248,6 +248,11 @@ async fn key_value_state_is_per_replica_and_readable_as_a_resource() {
     );
     let (_, got) = client.call(3, "kv_get", json!({"key": "color"})).await;
     assert_eq!(text_of(&got), "blue");
+    assert_eq!(
+        got["result"]["content"][1],
+        json!({"type": "resource_link", "uri": "demo://kv/color", "name": "kv:color"}),
+        "the answer links the resource it was read from"
+    );
     let (_, read) = client
         .request(4, "resources/read", json!({"uri": "demo://kv/color"}))
         .await;

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use vecgate_backends::config::{BackoffSpec, PoolSpec, TransportSpec};
+pub use vecgate_datasets::CacheInvalidation;
 
 use crate::auth::config::{AdminConfig, AuthConfig, RateLimitConfig};
 
@@ -161,6 +162,12 @@ pub struct PoolConfig {
     /// depend on who asks). Others are cached per principal.
     #[serde(default)]
     pub shared_tools: Vec<String>,
+    /// When this pool's cached answers stop being served: `"any-write"` (default: any call of
+    /// a tool that is not cacheable drops them all) or `"announced"` (the server announces
+    /// every resource a write changes and links the resources a tool answer derives from; see
+    /// [`crate::cache::announced`]). `"announced"` needs a stdio pool.
+    #[serde(default)]
+    pub cache_invalidation: CacheInvalidation,
 }
 
 fn default_listen() -> String {
@@ -234,6 +241,7 @@ impl Config {
                 idle_timeout_ms: None,
                 cacheable_tools: Vec::new(),
                 shared_tools: Vec::new(),
+                cache_invalidation: CacheInvalidation::AnyWrite,
             }],
         }
     }
@@ -339,6 +347,14 @@ impl Config {
                         format!("{url:?} is not an http(s) URL"),
                     ));
                 }
+            }
+            if pool.cache_invalidation == CacheInvalidation::Announced && pool.command.is_none() {
+                return Err(invalid(
+                    key("cache_invalidation"),
+                    "\"announced\" needs a stdio pool: over HTTP a server's \
+                     notifications/resources/updated may arrive after the answer to the write \
+                     that caused it, and the cache would serve the replaced answer meanwhile",
+                ));
             }
             if pool.request_timeout_ms == 0 {
                 return Err(invalid(key("request_timeout_ms"), "must be > 0"));
@@ -458,6 +474,21 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("only one of"), "{e}");
+        let e = parse("[[pool]]\nname = \"a\"\nurls = [\"http://h/mcp\"]\ncache_invalidation = \"announced\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("pool[0].cache_invalidation") && e.contains("stdio"),
+            "{e}"
+        );
+        let e = parse("[[pool]]\nname = \"a\"\ncommand = \"x\"\ncache_invalidation = \"never\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("any-write") && e.contains("announced"), "{e}");
+        let c =
+            parse("[[pool]]\nname = \"a\"\ncommand = \"x\"\ncache_invalidation = \"announced\"\n")
+                .unwrap();
+        assert_eq!(c.pools[0].cache_invalidation, CacheInvalidation::Announced);
     }
 
     #[test]

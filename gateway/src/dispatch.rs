@@ -14,6 +14,7 @@ use vecgate_backends::replica::ServerReply;
 use vecgate_backends::{AfterCall, Call, CallError, CallEvent, CallEventSink, CallEvents};
 
 use crate::cache::AnswerCache;
+use crate::cache::announced::linked_uris;
 use crate::catalog::{ListKind, list_kind, rename_params};
 use crate::gateway::Gateway;
 use crate::session::Session;
@@ -155,6 +156,7 @@ async fn route_request(
             };
             let pool = route.pool;
             let (opt_in, shared) = gw.live().tool_cache_policy(pool, &route.upstream);
+            let announced = gw.live().announces_updates(pool);
             let cacheable = (method == "tools/call")
                 .then(|| AnswerCache::tool_is_cacheable(route.hints, opt_in));
             let cache_key = match cacheable {
@@ -167,6 +169,8 @@ async fn route_request(
                     &route.upstream,
                     peek.arguments,
                 ),
+                // In an `announced` pool the server's updates say what the write changed.
+                Some(false) if announced => None,
                 Some(false) => {
                     // A tool that may write: answers of this pool may now be stale.
                     let dropped = gw.cache.invalidate_pool(pool);
@@ -196,9 +200,15 @@ async fn route_request(
             if let (Some(key), Ok(result)) = (&cache_key, &answer)
                 && !is_input_required(result)
             {
-                gw.cache.put(key, result, generation);
+                if announced {
+                    let links = linked_uris(result);
+                    let links: Vec<&str> = links.iter().map(String::as_str).collect();
+                    store_watched(gw, pool, key, result, generation, &links).await;
+                } else {
+                    gw.cache.put(key, result, generation);
+                }
             }
-            if cacheable == Some(false) {
+            if cacheable == Some(false) && !announced {
                 // Reads that overlapped the write may have stored what it replaced.
                 gw.cache.invalidate_pool(pool);
             }
@@ -216,7 +226,25 @@ async fn route_request(
                     format!("no pool serves resource {uri:?}"),
                 )
             })?;
+            let announced = gw.live().announces_updates(pool);
+            if method == "resources/unsubscribe" && announced && gw.cache.watches(pool, &uri) {
+                // The upstream session is shared: unsubscribing it would silence the updates
+                // the cache depends on. The client stops receiving them all the same.
+                session.unsubscribe(pool, &uri);
+                return Ok(empty_object());
+            }
+            let read_key = (method == "resources/read" && announced)
+                .then(|| AnswerCache::resource_key(&session.principal, pool, &uri));
+            if let Some(hit) = read_key.as_ref().and_then(|k| gw.cache.get(k)) {
+                return Ok(hit);
+            }
+            let generation = gw.cache.generation();
             let answer = forward(gw, session, pool, method, params, events).await;
+            if let (Some(key), Ok(result)) = (&read_key, &answer)
+                && !is_input_required(result)
+            {
+                store_watched(gw, pool, key, result, generation, &[]).await;
+            }
             if answer.is_ok() {
                 match method {
                     "resources/subscribe" => session.subscribe(pool, &uri),
@@ -264,6 +292,28 @@ async fn route_request(
             format!("method {method:?} is not supported by vecgate"),
         )
         .into()),
+    }
+}
+
+/// Store an answer of an `announced` pool once the pool's replicas announce updates of what it
+/// depends on: the `links`, and for a resource read its own URI.
+async fn store_watched(
+    gw: &Arc<Gateway>,
+    pool: u32,
+    key: &crate::cache::Cacheable,
+    result: &RawValue,
+    generation: u64,
+    links: &[&str],
+) {
+    let Some(upstream) = gw.pool(pool) else {
+        return;
+    };
+    let mut depends_on: Vec<&str> = links.to_vec();
+    if let Some(uri) = key.resource_uri() {
+        depends_on.push(uri);
+    }
+    if gw.cache.watch(&upstream, &depends_on).await {
+        gw.cache.put_linked(key, result, generation, links);
     }
 }
 
@@ -599,8 +649,7 @@ pub fn relay_unsolicited(gw: &Gateway, pool: u32, replica: u32, msg: Message) {
         Some("notifications/resources/updated") => {
             let uri = msg.peek_params().uri.map(|u| u.into_owned());
             let Some(uri) = uri else { return };
-            // Tool answers of this pool may have been derived from the resource.
-            gw.cache.invalidate_pool(pool);
+            // The cache has already applied it, on the replica's reader (CacheObserver).
             for session in gw.sessions.all() {
                 if session.is_subscribed(pool, &uri) {
                     session.push(msg.clone());

@@ -19,8 +19,10 @@ use vecgate_backends::jsonrpc::{ErrorObject, Message, code, to_raw};
 use vecgate_backends::pool::{Pool, PoolEvent};
 
 use crate::auth::Authenticator;
+use crate::cache::AnswerCache;
+use crate::cache::announced::CacheObserver;
 use crate::catalog::{Aggregate, ListKind};
-use crate::config::{Config, PoolConfig};
+use crate::config::{CacheInvalidation, Config, PoolConfig};
 use crate::router::Router;
 use crate::seal::Sealer;
 use crate::session::SessionTable;
@@ -83,6 +85,12 @@ impl Live {
         self.pools.iter().map(|p| &p.pool)
     }
 
+    /// Whether `pool` runs with `cache_invalidation = "announced"`.
+    pub fn announces_updates(&self, pool: u32) -> bool {
+        self.entry(pool)
+            .is_some_and(|p| p.config.cache_invalidation == CacheInvalidation::Announced)
+    }
+
     /// How a tool of `pool` may be cached: (operator opt-in via `cacheable_tools`, shared
     /// between principals via `shared_tools`).
     pub fn tool_cache_policy(&self, pool: u32, upstream_tool: &str) -> (bool, bool) {
@@ -118,8 +126,8 @@ pub struct Gateway {
     pub sessions: SessionTable,
     /// Replica selection.
     pub router: Router,
-    /// Reusable answers of read-only tools.
-    pub cache: crate::cache::AnswerCache,
+    /// Reusable answers of read-only tools (shared with each pool's [`CacheObserver`]).
+    pub cache: Arc<AnswerCache>,
     /// Per-request counters (registered once; see [`crate::meters`]).
     pub meters: crate::meters::RequestMeters,
     /// Where pools report; every pool started later gets a clone.
@@ -166,14 +174,12 @@ impl Gateway {
                 "roots": { "listChanged": true },
             }),
         };
+        let cache = Arc::new(AnswerCache::new());
         let pools = config
             .pools
             .iter()
             .enumerate()
-            .map(|(i, p)| LivePool {
-                pool: Pool::start(i as u32, p.to_spec(), identity.clone(), tx.clone()),
-                config: p.clone(),
-            })
+            .map(|(i, p)| start_pool(i as u32, p, &identity, &tx, &cache))
             .collect();
         let live = Live {
             config: Arc::new(config.clone()),
@@ -187,7 +193,7 @@ impl Gateway {
             catalog: ArcSwap::from_pointee(Aggregate::default()),
             sessions: SessionTable::new(sealer),
             router,
-            cache: crate::cache::AnswerCache::new(),
+            cache,
             meters: crate::meters::RequestMeters::new(),
             events: tx,
             identity,
@@ -218,15 +224,7 @@ impl Gateway {
     /// Start a pool under a fresh index.
     pub(crate) fn start_pool(&self, config: &PoolConfig) -> LivePool {
         let index = self.next_pool.fetch_add(1, Ordering::Relaxed);
-        LivePool {
-            pool: Pool::start(
-                index,
-                config.to_spec(),
-                self.identity.clone(),
-                self.events.clone(),
-            ),
-            config: config.clone(),
-        }
+        start_pool(index, config, &self.identity, &self.events, &self.cache)
     }
 
     /// Wait until every pool has a ready replica or `timeout` passes; returns the names of
@@ -316,6 +314,28 @@ impl Gateway {
             "serverInfo": { "name": NAME, "title": "vecgate MCP gateway", "version": VERSION },
             "instructions": "vecgate aggregates the tools, resources and prompts of several MCP servers behind one endpoint.",
         }))
+    }
+}
+
+/// Start the pool `config` under `index`, its replicas' announcements applied to `cache`.
+fn start_pool(
+    index: u32,
+    config: &PoolConfig,
+    identity: &UpstreamIdentity,
+    events: &mpsc::Sender<PoolEvent>,
+    cache: &Arc<AnswerCache>,
+) -> LivePool {
+    let announced = config.cache_invalidation == CacheInvalidation::Announced;
+    let observer = Arc::new(CacheObserver::new(cache.clone(), announced));
+    LivePool {
+        pool: Pool::start_observed(
+            index,
+            config.to_spec(),
+            identity.clone(),
+            events.clone(),
+            Some(observer),
+        ),
+        config: config.clone(),
     }
 }
 

@@ -171,7 +171,7 @@ pub async fn reload(gw: &Arc<Gateway>) -> Result<ReloadReport, ReloadError> {
     gw.notify_list_changed(&changed);
 
     for pool in retire {
-        gw.cache.invalidate_pool(pool.index());
+        gw.cache.forget_pool(pool.index());
         gw.retired.lock().push(Arc::clone(&pool));
         tokio::spawn(drain(Arc::downgrade(gw), pool));
     }
@@ -182,6 +182,8 @@ pub async fn reload(gw: &Arc<Gateway>) -> Result<ReloadReport, ReloadError> {
 /// Whether two entries of the same pool can share the running replicas (they differ at most
 /// in cache settings).
 fn same_upstream(a: &PoolConfig, b: &PoolConfig) -> bool {
+    // `cache_invalidation` is not stripped: the pool's observer applies it on the replicas'
+    // readers, so changing it starts the pool anew.
     let strip = |p: &PoolConfig| PoolConfig {
         cacheable_tools: Vec::new(),
         shared_tools: Vec::new(),

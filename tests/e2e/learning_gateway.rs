@@ -90,6 +90,132 @@ fn a_repeated_read_only_call_is_served_from_the_cache_and_a_write_invalidates_it
     assert_eq!((cache_mark(&a), cache_mark(&b)), (None, None));
 }
 
+fn request(gw: &Gateway, session: &str, id: u64, method: &str, params: Value) -> Value {
+    let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+    let response = HttpRequest::post_json("/mcp", &body)
+        .header("mcp-session-id", session)
+        .header("mcp-protocol-version", VERSION)
+        .send(gw.authority())
+        .unwrap();
+    assert_eq!(response.status, 200, "{method}: {}", response.text());
+    let message = response.rpc_response().expect("a JSON-RPC response");
+    assert!(message.get("error").is_none(), "{method}: {message}");
+    message["result"].clone()
+}
+
+/// `cache_invalidation = "announced"`: the demo server announces each key it writes
+/// (`notifications/resources/updated`) and `kv_get` links the key's resource, so a write drops
+/// only the answers that depend on what it wrote, and the very next read sees the new value.
+#[test]
+fn an_announced_pool_keeps_what_a_write_does_not_touch_and_drops_what_it_does() {
+    let demo = Pool::stdio("demo", &paths::demo_server_command().unwrap(), 1)
+        .with("cache_invalidation", "\"announced\"")
+        .with("cacheable_tools", "[\"kv_get\"]");
+    let gw = Gateway::serve(&GatewayConfig::new(vec![demo])).unwrap();
+    let session = initialize(&gw);
+    let mut id = 0;
+    let mut next = || {
+        id += 1;
+        id
+    };
+    let put = |id: u64, key: &str, value: &str| {
+        call(
+            &gw,
+            &session,
+            id,
+            "kv_put",
+            json!({"key": key, "value": value}),
+        );
+    };
+    let read = |id: u64, key: &str| {
+        let uri = format!("demo://kv/{key}");
+        request(&gw, &session, id, "resources/read", json!({"uri": uri}))
+    };
+    let get = |id: u64, key: &str| call(&gw, &session, id, "kv_get", json!({"key": key}));
+    let value_read = |r: &Value| {
+        r["contents"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let value_got = |r: &Value| {
+        r["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+
+    // New keys are new resources: their list_changed refreshes the catalog, which drops the
+    // pool's answers once. Wait until both are listed and a read is kept, so what follows
+    // sees only the writes it makes.
+    put(next(), "a", "1");
+    put(next(), "b", "1");
+    let settled = (0..100).any(|_| {
+        let listed = request(&gw, &session, next(), "resources/list", json!({}));
+        let uris = listed["resources"].to_string();
+        if !(uris.contains("demo://kv/a") && uris.contains("demo://kv/b")) {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            return false;
+        }
+        read(next(), "a");
+        get(next(), "a");
+        let kept = cache_mark(&read(next(), "a")) == Some("hit")
+            && cache_mark(&get(next(), "a")) == Some("hit");
+        if !kept {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        kept
+    });
+    assert!(settled, "reads of an unchanging key were never kept");
+
+    let linked = get(next(), "a");
+    assert_eq!(linked["content"][1]["uri"], "demo://kv/a", "{linked}");
+    // A write to another key: both answers about `a` stay cached.
+    put(next(), "b", "2");
+    let kept_read = read(next(), "a");
+    let kept_get = get(next(), "a");
+    assert_eq!(cache_mark(&kept_read), Some("hit"), "{kept_read}");
+    assert_eq!(cache_mark(&kept_get), Some("hit"), "{kept_get}");
+    assert_eq!(
+        (value_read(&kept_read), value_got(&kept_get)),
+        ("1".into(), "1".into())
+    );
+    // A write to `a`: the next read and the next kv_get see the new value.
+    put(next(), "a", "2");
+    let fresh_read = read(next(), "a");
+    let fresh_get = get(next(), "a");
+    assert_eq!(cache_mark(&fresh_read), None, "{fresh_read}");
+    assert_eq!(cache_mark(&fresh_get), None, "{fresh_get}");
+    assert_eq!(
+        (value_read(&fresh_read), value_got(&fresh_get)),
+        ("2".into(), "2".into())
+    );
+    assert_eq!(cache_mark(&read(next(), "a")), Some("hit"), "cached again");
+
+    // A client's unsubscribe must not cancel the gateway's own upstream subscription.
+    request(
+        &gw,
+        &session,
+        next(),
+        "resources/subscribe",
+        json!({"uri": "demo://kv/a"}),
+    );
+    request(
+        &gw,
+        &session,
+        next(),
+        "resources/unsubscribe",
+        json!({"uri": "demo://kv/a"}),
+    );
+    put(next(), "a", "3");
+    let after = read(next(), "a");
+    assert_eq!(
+        (cache_mark(&after), value_read(&after)),
+        (None, "3".into()),
+        "{after}"
+    );
+}
+
 fn stateless(gw: &Gateway, method: &str, name: Option<&str>, params: Value) -> HttpResponse {
     let mut params = params;
     params["_meta"] = json!({

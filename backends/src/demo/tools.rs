@@ -15,7 +15,7 @@ use rmcp::{
     model::{
         CallToolResult, ContentBlock, CreateMessageRequestParams, ElicitRequestParams,
         ElicitationAction, ElicitationSchema, JsonObject, LoggingLevel, ProgressNotificationParam,
-        SamplingMessage,
+        Resource, SamplingMessage,
     },
     service::RequestContext,
 };
@@ -210,7 +210,15 @@ async fn kv_get(cx: &CallContext<'_>, args: JsonObject) -> Result<CallToolResult
     let args: KvGetArgs = args!("kv_get", args);
     cx.work("kv_get", ToolCost::KvGet).await?;
     Ok(match cx.replica.kv_get(&args.key) {
-        Some(value) => text(value),
+        // The value, and a link to the resource it was read from: a cache that watches the
+        // resource knows when this answer goes stale.
+        Some(value) => CallToolResult::success(vec![
+            ContentBlock::text(value),
+            ContentBlock::resource_link(Resource::new(
+                format!("{KV_URI_PREFIX}{}", args.key),
+                format!("kv:{}", args.key),
+            )),
+        ]),
         None => tool_error(format!(
             "no key {:?} on replica {}",
             args.key,

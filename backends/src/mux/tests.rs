@@ -17,7 +17,7 @@ fn mux() -> (Arc<Mux>, mpsc::Receiver<Message>, mpsc::Receiver<PoolEvent>) {
         replica: 1,
         pool_name: Arc::from("p"),
     };
-    let (mux, out) = Mux::new(ident, Meters::new("p"), 16, events);
+    let (mux, out) = Mux::new(ident, Meters::new("p"), 16, events, None);
     (mux, out, pool_rx)
 }
 

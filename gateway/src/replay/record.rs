@@ -190,7 +190,7 @@ async fn record(
         let replicas = target.pool.replicas();
         let mut service_ms = BTreeMap::new();
         let mut errors = BTreeMap::new();
-        let mut answers: Vec<Option<String>> = vec![None; replicas.len()];
+        let mut answers: Vec<Option<(String, Vec<String>)>> = vec![None; replicas.len()];
         for k in 0..replicas.len() {
             // Rotate who goes first, so no replica always runs after the others warmed up.
             let r = (i + k) % replicas.len();
@@ -208,6 +208,13 @@ async fn record(
             }
         }
         let invalidates = drain(events);
+        // The lowest-numbered replica that answered speaks for the pool: answers may name
+        // the replica, so they are compared along one replica's history.
+        let (answer, links) = answers
+            .into_iter()
+            .flatten()
+            .next()
+            .map_or((None, Vec::new()), |(a, l)| (Some(a), l));
         records.push(Record {
             t_ms: 0.0,
             session: request.session.clone(),
@@ -219,11 +226,9 @@ async fn record(
             errors,
             served_by: None,
             latency_ms: None,
-            // The lowest-numbered replica that answered speaks for the pool: answers may name
-            // the replica, so they are compared along one replica's history.
-            answer: answers.into_iter().flatten().next(),
+            answer,
             invalidates,
-            links: Vec::new(),
+            links,
         });
         bar.inc(1);
     }
@@ -389,8 +394,10 @@ pub(super) fn request_params(
 }
 
 /// The answer's identity (a hash of the result, `_meta` left out) or the error.
-fn outcome_of(outcome: Result<Box<RawValue>, CallError>) -> Result<String, String> {
+/// The answer's identity (a hash of the result without `_meta`) and the resources it links.
+fn outcome_of(outcome: Result<Box<RawValue>, CallError>) -> Result<(String, Vec<String>), String> {
     let raw = outcome.map_err(|e| e.to_string())?;
+    let links = crate::cache::announced::linked_uris(&raw);
     let mut value: Value =
         serde_json::from_str(raw.get()).map_err(|e| format!("unparseable result: {e}"))?;
     if value.get("isError").and_then(Value::as_bool) == Some(true) {
@@ -404,7 +411,7 @@ fn outcome_of(outcome: Result<Box<RawValue>, CallError>) -> Result<String, Strin
         map.remove("_meta");
     }
     let hash = xxhash_rust::xxh3::xxh3_64(value.to_string().as_bytes());
-    Ok(format!("{hash:016x}"))
+    Ok((format!("{hash:016x}"), links))
 }
 
 /// URIs announced as updated (`notifications/resources/updated`) since the last drain.

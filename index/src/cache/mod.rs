@@ -4,8 +4,11 @@
 //! - [`ExactCache`]: keyed by (principal or shared, pool, method, tool/URI, canonical
 //!   arguments). The 128-bit hash only finds the slot; the full key is compared before a hit,
 //!   so a collision is a miss, never a wrong answer. Entries carry a TTL, are bounded in bytes
-//!   (LRU), and are tagged by pool and by (pool, tool/URI) so invalidation removes exactly the
-//!   affected entries, at once: a stale answer is unreachable as soon as the call returns.
+//!   (LRU), and are tagged by pool, by (pool, tool/URI) and by (pool, URI) for every resource
+//!   the answer links ([`ExactCache::insert_linked`]), so invalidation removes exactly the
+//!   affected entries, at once: a stale answer is unreachable as soon as the call returns. An
+//!   answer looked up before an invalidation of any of its tags is refused when stored after
+//!   it (per-tag invalidation stamps against [`ExactCache::generation`]).
 //!   Entries of tools declared `shared` serve every principal; all others never cross
 //!   principals (the principal is part of the verified key).
 //! - [`NearCache`]: opt-in per tool, off by default: the most similar earlier request of the

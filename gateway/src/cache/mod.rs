@@ -7,15 +7,27 @@
 //! (JSON-RPC errors and `isError: true` results) are never stored. A stored answer carries
 //! `_meta["io.vecgate/cache"] = "hit"` when served.
 //!
-//! Invalidation (each makes the stale answer unreachable at once, not at the next sweep):
-//! a call to a tool of the same pool that is not cacheable (a possible write), the pool's
-//! catalog changing (`list_changed`, a replica coming or going), the pool's
-//! `notifications/resources/updated`, TTL expiry, and `POST /admin/cache/clear`.
+//! Invalidation (each makes the stale answer unreachable at once, not at the next sweep)
+//! follows the pool's `cache_invalidation`:
+//! - `any-write` (default): a call to a tool of the same pool that is not cacheable (a
+//!   possible write) drops every answer of the pool, before it is forwarded and again after its
+//!   answer; so does the pool's `notifications/resources/updated`.
+//! - `announced` (see [`announced`]): the operator states that the server announces every
+//!   resource a write changes and that tool answers link (`resource_link`) the resources they
+//!   derive from. `resources/read` answers are cached too; the gateway subscribes upstream to
+//!   every URI an entry depends on, and an update drops exactly the reads of that URI and the
+//!   answers linking it. Writes drop nothing else.
+//!
+//! In both, the pool's catalog changing (`list_changed`, a replica coming or going), TTL
+//! expiry and `POST /admin/cache/clear` drop answers too, and an answer read before an
+//! invalidation of anything it depends on is not stored after it.
 //!
 //! Entries are keyed by the session's principal ([`crate::auth::Principal`]), so one
 //! principal's answer is never served to another, unless the operator lists the tool in the
 //! pool's `shared_tools` (its answer does not depend on who asks); shared entries have one
 //! key for everyone.
+
+pub mod announced;
 
 use bytes::Bytes;
 use serde_json::value::RawValue;
@@ -33,6 +45,8 @@ pub const HIT_MARK: &str = "io.vecgate/cache";
 /// The gateway's answer cache.
 pub struct AnswerCache {
     exact: ExactCache,
+    /// Upstream resource subscriptions held for `announced` pools.
+    watched: announced::Watched,
 }
 
 /// A request that may be answered from the cache, with its canonical key material.
@@ -40,8 +54,18 @@ pub struct Cacheable {
     principal: crate::auth::Principal,
     shared: bool,
     pool: u32,
-    tool: String,
+    /// `tools/call` or `resources/read`.
+    method: &'static str,
+    /// The upstream tool name or resource URI.
+    target: String,
     canonical_args: String,
+}
+
+impl Cacheable {
+    /// The URI of a `resources/read` key.
+    pub fn resource_uri(&self) -> Option<&str> {
+        (self.method == "resources/read").then_some(self.target.as_str())
+    }
 }
 
 impl Default for AnswerCache {
@@ -55,6 +79,7 @@ impl AnswerCache {
     pub fn new() -> AnswerCache {
         AnswerCache {
             exact: ExactCache::new(ExactCacheConfig::default()),
+            watched: announced::Watched::default(),
         }
     }
 
@@ -81,9 +106,22 @@ impl AnswerCache {
             principal: principal.clone(),
             shared,
             pool,
-            tool: tool.to_owned(),
+            method: "tools/call",
+            target: tool.to_owned(),
             canonical_args,
         })
+    }
+
+    /// The key of a `resources/read` of `uri` (upstream) in `pool` by `principal`.
+    pub fn resource_key(principal: &crate::auth::Principal, pool: u32, uri: &str) -> Cacheable {
+        Cacheable {
+            principal: principal.clone(),
+            shared: false,
+            pool,
+            method: "resources/read",
+            target: uri.to_owned(),
+            canonical_args: String::new(),
+        }
     }
 
     fn key<'a>(c: &'a Cacheable) -> CacheKey<'a> {
@@ -91,8 +129,12 @@ impl AnswerCache {
             principal: c.principal.name(),
             shared: c.shared,
             pool: c.pool,
-            method: "tools/call",
-            target: Target::Tool(&c.tool),
+            method: c.method,
+            target: if c.method == "resources/read" {
+                Target::Resource(&c.target)
+            } else {
+                Target::Tool(&c.target)
+            },
             canonical_args: &c.canonical_args,
         }
     }
@@ -130,9 +172,31 @@ impl AnswerCache {
         }
     }
 
+    /// [`AnswerCache::put`] for an answer derived from the resources `links` of its pool (a
+    /// read's URI needs no link: its key names it): an update of any of them drops it.
+    pub fn put_linked(&self, c: &Cacheable, result: &RawValue, generation: u64, links: &[&str]) {
+        if let Some(marked) = mark_hit(result)
+            && !self.exact.insert_linked(
+                &AnswerCache::key(c),
+                marked,
+                DEFAULT_TTL_MS,
+                now_ms(),
+                generation,
+                links,
+            )
+        {
+            metrics::counter!("vecgate_cache_stores_refused_total").increment(1);
+        }
+    }
+
     /// Drop every answer of `pool`.
     pub fn invalidate_pool(&self, pool: u32) -> usize {
         self.exact.invalidate_pool(pool)
+    }
+
+    /// Drop the reads of `uri` in `pool` and the answers linking it.
+    pub fn invalidate_resource(&self, pool: u32, uri: &str) -> usize {
+        self.exact.invalidate_target(pool, Target::Resource(uri))
     }
 
     /// Drop everything.
