@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use vecgate_backends::pool::Pool;
 use vecgate_backends::replica::Replica;
 use vecgate_index::snapshot::Snapshot;
-use vecgate_index::store::StoreConfig;
 use vecgate_learner::engine::{
     Engine, EngineConfig, FeatureScratch, LearnerThread, OutcomeSink, OwnedOutcome, RouteScratch,
+    routing_store_config,
 };
 use vecgate_learner::policy::PolicyConfig;
 use vecgate_learner::{Candidate, Decision, Explanation, Nanos, Rng};
@@ -94,7 +94,7 @@ impl Router {
                 let snap = Snapshot::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
                 let engine = Engine::from_snapshot(
                     &policy,
-                    StoreConfig::default(),
+                    routing_store_config(),
                     EngineConfig::default(),
                     &snap,
                 )
@@ -102,7 +102,7 @@ impl Router {
                 tracing::info!(path = %path.display(), entries = engine.store().len(), "learned state restored");
                 engine
             }
-            None => Engine::from_config(&policy, StoreConfig::default(), EngineConfig::default())
+            None => Engine::from_config(&policy, routing_store_config(), EngineConfig::default())
                 .map_err(|e| e.to_string())?,
         };
         let engine = Arc::new(ArcSwap::from_pointee(engine));

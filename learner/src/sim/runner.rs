@@ -17,7 +17,7 @@ use super::error::SimError;
 use super::router::{EngineRouter, PolicyRouter, SimRouter};
 use super::stats::{PolicySummary, Window, round};
 use super::workload::Workload;
-use crate::engine::{Engine, EngineConfig};
+use crate::engine::{Engine, EngineConfig, routing_store_config};
 use crate::policy::{PolicyConfig, build};
 use vecgate_index::store::{Crossover, Indexing, StoreConfig};
 
@@ -51,7 +51,7 @@ pub fn engine_router(
 /// Entries from which a replay's trajectory store searches its graph instead of the flat scan.
 pub const REPLAY_GRAPH_FROM: u32 = 2048;
 
-/// The trajectory store a replay's engine uses: the gateway's defaults, except that the graph
+/// The trajectory store a replay's engine uses: the gateway's ([`routing_store_config`]), except that the graph
 /// is used from [`REPLAY_GRAPH_FROM`] entries on (a fixed crossover instead of timing this
 /// machine) and maintained on the recording thread ([`Indexing::Inline`]), so that a replay
 /// is a pure function of its inputs (a background indexer would make results depend on thread
@@ -60,7 +60,7 @@ pub fn replay_store_config() -> StoreConfig {
     StoreConfig {
         crossover: Crossover::Fixed(REPLAY_GRAPH_FROM),
         indexing: Indexing::Inline,
-        ..StoreConfig::default()
+        ..routing_store_config()
     }
 }
 
