@@ -47,9 +47,9 @@ impl Default for HnswParams {
     /// The parameters chosen by the `index_search` bench (see the crate docs).
     fn default() -> Self {
         HnswParams {
-            max_connections: 16,
-            ef_construction: 100,
-            ef_search: 64,
+            max_connections: 20,
+            ef_construction: 200,
+            ef_search: 48,
         }
     }
 }
