@@ -25,16 +25,8 @@ fn initialize(gw: &Gateway) -> String {
 }
 
 fn call(gw: &Gateway, session: &str, id: u64, tool: &str, arguments: Value) -> Value {
-    let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": arguments}});
-    let response = HttpRequest::post_json("/mcp", &body)
-        .header("mcp-session-id", session)
-        .header("mcp-protocol-version", VERSION)
-        .send(gw.authority())
-        .unwrap();
-    assert_eq!(response.status, 200, "{tool}: {}", response.text());
-    let message = response.rpc_response().expect("a JSON-RPC response");
-    assert!(message.get("error").is_none(), "{tool}: {message}");
-    message["result"].clone()
+    let params = json!({"name": tool, "arguments": arguments});
+    request(gw, session, id, "tools/call", params)
 }
 
 fn cache_mark(result: &Value) -> Option<&str> {

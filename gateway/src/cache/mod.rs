@@ -159,17 +159,7 @@ impl AnswerCache {
     /// unless the pool was invalidated since `generation` was read: the answer may then
     /// predate a write, and storing it would serve a stale answer.
     pub fn put(&self, c: &Cacheable, result: &RawValue, generation: u64) {
-        if let Some(marked) = mark_hit(result)
-            && !self.exact.insert_if_unchanged(
-                &AnswerCache::key(c),
-                marked,
-                DEFAULT_TTL_MS,
-                now_ms(),
-                generation,
-            )
-        {
-            metrics::counter!("vecgate_cache_stores_refused_total").increment(1);
-        }
+        self.put_linked(c, result, generation, &[]);
     }
 
     /// [`AnswerCache::put`] for an answer derived from the resources `links` of its pool (a

@@ -153,11 +153,7 @@ impl CacheModel {
         now: Nanos,
         generation: u64,
     ) {
-        let value = Bytes::copy_from_slice(&answer.to_le_bytes());
-        with_key(pool, key, |k| {
-            self.exact
-                .insert_if_unchanged(k, value, self.ttl_ms, now_ms(now), generation);
-        });
+        self.insert_linked(pool, key, answer, now, generation, &[]);
     }
 
     /// Like [`CacheModel::insert_if_unchanged`], for an answer derived from the interned
