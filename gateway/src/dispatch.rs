@@ -14,7 +14,7 @@ use vecgate_backends::replica::ServerReply;
 use vecgate_backends::{AfterCall, Call, CallError, CallEvent, CallEventSink, CallEvents};
 
 use crate::cache::AnswerCache;
-use crate::cache::announced::linked_uris;
+use crate::cache::announced::{Watch, linked_uris};
 use crate::catalog::{ListKind, list_kind, rename_params};
 use crate::gateway::Gateway;
 use crate::session::Session;
@@ -203,7 +203,11 @@ async fn route_request(
                 if announced {
                     let links = linked_uris(result);
                     let links: Vec<&str> = links.iter().map(String::as_str).collect();
-                    store_watched(gw, pool, key, result, generation, &links).await;
+                    if let Some(upstream) = gw.pool(pool)
+                        && gw.cache.watch(&upstream, &links).await == Watch::Already
+                    {
+                        gw.cache.put_linked(key, result, generation, &links);
+                    }
                 } else {
                     gw.cache.put(key, result, generation);
                 }
@@ -238,12 +242,18 @@ async fn route_request(
             if let Some(hit) = read_key.as_ref().and_then(|k| gw.cache.get(k)) {
                 return Ok(hit);
             }
+            // Watched before it is forwarded, so any change after this read is announced.
+            let watched = match (&read_key, gw.pool(pool)) {
+                (Some(_), Some(upstream)) => gw.cache.watch(&upstream, &[&uri]).await,
+                _ => Watch::Failed,
+            };
             let generation = gw.cache.generation();
             let answer = forward(gw, session, pool, method, params, events).await;
             if let (Some(key), Ok(result)) = (&read_key, &answer)
+                && watched != Watch::Failed
                 && !is_input_required(result)
             {
-                store_watched(gw, pool, key, result, generation, &[]).await;
+                gw.cache.put(key, result, generation);
             }
             if answer.is_ok() {
                 match method {
@@ -292,28 +302,6 @@ async fn route_request(
             format!("method {method:?} is not supported by vecgate"),
         )
         .into()),
-    }
-}
-
-/// Store an answer of an `announced` pool once the pool's replicas announce updates of what it
-/// depends on: the `links`, and for a resource read its own URI.
-async fn store_watched(
-    gw: &Arc<Gateway>,
-    pool: u32,
-    key: &crate::cache::Cacheable,
-    result: &RawValue,
-    generation: u64,
-    links: &[&str],
-) {
-    let Some(upstream) = gw.pool(pool) else {
-        return;
-    };
-    let mut depends_on: Vec<&str> = links.to_vec();
-    if let Some(uri) = key.resource_uri() {
-        depends_on.push(uri);
-    }
-    if gw.cache.watch(&upstream, &depends_on).await {
-        gw.cache.put_linked(key, result, generation, links);
     }
 }
 

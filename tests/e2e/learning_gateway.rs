@@ -162,6 +162,13 @@ fn an_announced_pool_keeps_what_a_write_does_not_touch_and_drops_what_it_does() 
 
     let linked = get(next(), "a");
     assert_eq!(linked["content"][1]["uri"], "demo://kv/a", "{linked}");
+    // A tool answer linking a URI nobody watched yet: the gateway subscribes but does not
+    // store that answer (a change made while it was produced could have gone unheard); it
+    // stores the next one, and serves the one after.
+    let marks: Vec<_> = (0..3)
+        .map(|_| cache_mark(&get(next(), "b")).map(str::to_owned))
+        .collect();
+    assert_eq!(marks, [None, None, Some("hit".to_owned())]);
     // A write to another key: both answers about `a` stay cached.
     put(next(), "b", "2");
     let kept_read = read(next(), "a");

@@ -7,9 +7,12 @@
 //!   on the resources its result links (`resource_link` content items and embedded
 //!   `resource` items). An answer with no links depends on no resource.
 //! - **Updates are heard.** `notifications/resources/updated` is sent only to subscribers, so
-//!   before an answer is stored the gateway subscribes, on every ready replica of the pool, to
-//!   each URI it depends on ([`AnswerCache::watch`]); if a subscription fails the answer is not
-//!   stored. A replica that reconnects has lost its subscriptions: its pool's answers are
+//!   the gateway subscribes, on every ready replica of the pool, to each URI an answer depends
+//!   on ([`AnswerCache::watch`]), and stores only answers produced while their URIs were
+//!   watched: a resource read subscribes before it is forwarded; a tool answer that links a
+//!   URI not yet watched subscribes and is not stored (a change made while it was produced
+//!   may have gone unheard), so the next identical call is. If a subscription fails nothing
+//!   depending on it is stored. A replica that reconnects has lost its subscriptions: its pool's answers are
 //!   dropped and the subscriptions are made again as answers are stored. A client's
 //!   `resources/unsubscribe` of a URI the gateway watches is not passed upstream, because the
 //!   upstream session (shared by every client) would lose the gateway's subscription too.
@@ -101,17 +104,31 @@ impl Watched {
     }
 }
 
+/// What [`AnswerCache::watch`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Watch {
+    /// Every URI was already watched: any change since is announced.
+    Already,
+    /// Subscriptions were made now: changes from now on are announced, but one made before
+    /// (while the answer was being produced) may have gone unheard.
+    Subscribed,
+    /// A subscription could not be made: answers depending on these URIs must not be stored.
+    Failed,
+}
+
 impl AnswerCache {
     /// Make sure every ready replica of `pool` announces updates of each of `uris` to the
-    /// gateway; false when that could not be done (the answer must not be stored then).
-    pub async fn watch(&self, pool: &Pool, uris: &[&str]) -> bool {
+    /// gateway. An answer may be stored when its URIs were watched before it was asked for:
+    /// a resource read subscribes before it is forwarded; a tool answer, whose links are known
+    /// only from the answer, is stored only when they were all [`Watch::Already`] watched.
+    pub async fn watch(&self, pool: &Pool, uris: &[&str]) -> Watch {
         let (epoch, missing) = self.watched.missing(pool.index(), uris);
         if missing.is_empty() {
-            return true;
+            return Watch::Already;
         }
         if !self.watched.has_room_for(missing.len()) {
             metrics::counter!("vecgate_cache_stores_refused_total").increment(1);
-            return false;
+            return Watch::Failed;
         }
         let ready: Vec<_> = pool.replicas().iter().filter(|r| r.is_ready()).collect();
         let subscribes_at_all = ready.iter().all(|r| {
@@ -119,7 +136,7 @@ impl AnswerCache {
                 .is_some_and(|s| s.capability_flag("resources", "subscribe"))
         });
         if ready.is_empty() || !subscribes_at_all {
-            return false;
+            return Watch::Failed;
         }
         let calls = ready.iter().flat_map(|replica| {
             missing.iter().map(move |uri| {
@@ -135,11 +152,15 @@ impl AnswerCache {
         let answers = futures::future::join_all(calls).await;
         if let Some(error) = answers.iter().find_map(|a| a.as_ref().err()) {
             tracing::debug!(pool = pool.name(), %error, "cache: upstream refused a subscription");
-            return false;
+            return Watch::Failed;
         }
         let recorded = self.watched.record(pool.index(), epoch, &missing);
         metrics::gauge!("vecgate_cache_watched_resources").set(self.watched.len() as f64);
-        recorded
+        if recorded {
+            Watch::Subscribed
+        } else {
+            Watch::Failed
+        }
     }
 
     /// Drop every answer of a pool that is gone, and forget its subscriptions.

@@ -61,13 +61,6 @@ pub struct Cacheable {
     canonical_args: String,
 }
 
-impl Cacheable {
-    /// The URI of a `resources/read` key.
-    pub fn resource_uri(&self) -> Option<&str> {
-        (self.method == "resources/read").then_some(self.target.as_str())
-    }
-}
-
 impl Default for AnswerCache {
     fn default() -> Self {
         AnswerCache::new()
