@@ -48,7 +48,10 @@ pub(crate) struct Watched {
 
 #[derive(Default)]
 struct WatchedInner {
-    uris: HashSet<(u32, String)>,
+    /// Watched URIs by pool (a map of sets, so a lookup borrows the URI).
+    uris: HashMap<u32, HashSet<String>>,
+    /// How many URIs `uris` holds over all pools.
+    len: usize,
     /// Bumped when a replica of the pool reconnects: subscriptions made before are gone, and a
     /// subscription that was in flight then must not be recorded.
     epochs: HashMap<u32, u64>,
@@ -59,10 +62,11 @@ impl Watched {
     fn missing<'a>(&self, pool: u32, uris: &[&'a str]) -> (u64, Vec<&'a str>) {
         let inner = self.inner.lock();
         let epoch = inner.epochs.get(&pool).copied().unwrap_or(0);
+        let watched = inner.uris.get(&pool);
         let mut missing: Vec<&str> = uris
             .iter()
             .copied()
-            .filter(|u| !inner.uris.contains(&(pool, (*u).to_owned())))
+            .filter(|u| !watched.is_some_and(|w| w.contains(*u)))
             .collect();
         missing.sort_unstable();
         missing.dedup();
@@ -73,34 +77,41 @@ impl Watched {
     fn record(&self, pool: u32, epoch: u64, uris: &[&str]) -> bool {
         let mut inner = self.inner.lock();
         if inner.epochs.get(&pool).copied().unwrap_or(0) != epoch
-            || inner.uris.len() + uris.len() > MAX_WATCHED
+            || inner.len + uris.len() > MAX_WATCHED
         {
             return false;
         }
-        inner
-            .uris
-            .extend(uris.iter().map(|u| (pool, (*u).to_owned())));
+        let set = inner.uris.entry(pool).or_default();
+        let before = set.len();
+        set.extend(uris.iter().map(|u| (*u).to_owned()));
+        let added = set.len() - before;
+        inner.len += added;
         true
     }
 
     fn has_room_for(&self, n: usize) -> bool {
-        self.inner.lock().uris.len() + n <= MAX_WATCHED
+        self.inner.lock().len + n <= MAX_WATCHED
     }
 
     /// Whether the cache watches `uri` of `pool`.
     pub(crate) fn holds(&self, pool: u32, uri: &str) -> bool {
-        self.inner.lock().uris.contains(&(pool, uri.to_owned()))
+        self.inner
+            .lock()
+            .uris
+            .get(&pool)
+            .is_some_and(|w| w.contains(uri))
     }
 
     /// Forget the pool's subscriptions (a replica reconnected, or the pool is gone).
     fn forget_pool(&self, pool: u32) {
         let mut inner = self.inner.lock();
-        inner.uris.retain(|(p, _)| *p != pool);
+        let dropped = inner.uris.remove(&pool).map_or(0, |w| w.len());
+        inner.len -= dropped;
         *inner.epochs.entry(pool).or_default() += 1;
     }
 
     fn len(&self) -> usize {
-        self.inner.lock().uris.len()
+        self.inner.lock().len
     }
 }
 
