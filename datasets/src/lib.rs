@@ -8,7 +8,7 @@
 //! information, replay imputes the rest). `datasets/README.md` is the format's specification.
 //!
 //! # Layout
-//! - [`format`]: the header and record types, exactly as they appear on disk.
+//! - [`format`](mod@format): the header and record types, exactly as they appear on disk.
 //! - [`io`]: reading and writing files, with zstd detected by its magic bytes.
 //! - [`validate`]: checks a file and reports each problem with its line and field.
 //! - [`scenario`]: the scenario generators (`uniform`, `affinity`, `drift`, `hotspot`, `bursty`,

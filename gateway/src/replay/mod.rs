@@ -1,16 +1,16 @@
 //! `vecgate dataset …` and `vecgate replay …`: trace datasets and the offline replay of every
 //! routing policy over them.
 //!
-//! - [`dataset`]: `gen` (scenario generators) and `validate` (problems with line and field).
-//! - [`live`]: `replay --live URL`: the dataset's requests sent to a running gateway, open
+//! - `dataset`: `gen` (scenario generators) and `validate` (problems with line and field).
+//! - `live`: `replay --live URL`: the dataset's requests sent to a running gateway, open
 //!   loop, with client-side latencies.
-//! - [`record`]: `dataset record`: real latencies measured on every replica of real servers.
-//! - [`run`]: `replay`: compiles a dataset, runs the policies through the learner's simulator
+//! - `record`: `dataset record`: real latencies measured on every replica of real servers.
+//! - `run`: `replay`: compiles a dataset, runs the policies through the learner's simulator
 //!   (the same engine and policy code the gateway runs), prints the table and writes
 //!   `results.json`, CSV files and plots.
-//! - [`recovery`]: drift recovery time per policy, from the p95 timeline.
-//! - [`table`]: the terminal table and the CSV files.
-//! - [`plots`]: PNG and SVG charts (latency CDF, p95 over time, replica shares, load sweep).
+//! - `recovery`: drift recovery time per policy, from the p95 timeline.
+//! - `table`: the terminal table and the CSV files.
+//! - `plots`: PNG and SVG charts (latency CDF, p95 over time, replica shares, load sweep).
 
 mod dataset;
 mod live;

@@ -3,7 +3,7 @@
 //! `ln(service_ms) ≈ w_replica[r] + w_tool[tool, r] + w_size[tool, bucket, r] + w_key[key, r]
 //!                   + w_pattern[pattern, r]`
 //!
-//! The replica term learns at a tenth of the others' rate ([`REPLICA_SHARE`]). (A pool-wide
+//! The replica term learns at a tenth of the others' rate (`REPLICA_SHARE`). (A pool-wide
 //! tool mean as the backoff for a tool the replica never served was tried: replay swarm p95
 //! 43.4 → 45.5 ms with it, since replicas differ in overall speed.)
 //!

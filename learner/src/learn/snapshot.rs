@@ -18,7 +18,7 @@ use super::pool::PoolModel;
 use super::sketch::{BINS, LatencySketch};
 use crate::error::LearnerError;
 
-/// Format version of [`LearnerState`]; bump on any layout change.
+/// Format version of `LearnerState`; bump on any layout change.
 pub const FORMAT_VERSION: u32 = 1;
 
 #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, PartialEq)]
