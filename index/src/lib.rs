@@ -180,6 +180,11 @@
 //! hour or more on 2 cores) persisting the graph is clearly faster and is the next step; it was
 //! not built here.
 //!
+//! **The native graph is now persisted** ([`snapshot::GRAPH_SECTION`], written when the
+//! indexer is idle, restored when it fits the store's parameters; 2026-12-03, quiet machine):
+//! 10K: 8.7 MB with the graph (5.3 without), written in 0.031 s, read and restored in 0.018 s
+//! against a 1.2 s rebuild; 100K: 87.0 MB (51.8), 0.61 s and 0.42 s against a 25.9 s rebuild.
+//!
 //! **The learning path after the native graph and the catching-up memo** (`vecgate replay
 //! --threads 1 --policies p2c-peak-ewma,vector`, same seed, load average 6–7, so compare within
 //! a run): `vector` through the engine on `affinity` went from 765 to 888–1,005 simulated

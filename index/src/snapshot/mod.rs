@@ -16,7 +16,8 @@
 //!
 //! # Sections: the hook for other state
 //! A [`Snapshot`] is a list of named, individually versioned byte sections. The index writes
-//! [`STORE_SECTION`] (see [`store_section`] and [`restore_store`]); any other component adds its
+//! [`STORE_SECTION`] (see [`store_section`] and [`restore_store`]) and [`GRAPH_SECTION`] (see
+//! [`graph_section`] and [`restore_store_with_graph`]); any other component adds its
 //! own with [`Snapshot::put`] (the learner, for instance, `"vecgate.learner"`) and reads it back
 //! with [`Snapshot::section`], checking its own section version. Readers ignore sections they do
 //! not know, so adding a section never breaks an older reader of the same format version.
@@ -25,9 +26,13 @@
 //! [`Snapshot::write`] writes a temporary file beside the target, fsyncs it, renames it over the
 //! target and fsyncs the directory: a crash leaves either the old snapshot or the new one.
 
+mod graph_section;
 mod store_section;
 
-pub use store_section::{STORE_SECTION, STORE_SECTION_VERSION, restore_store, store_section};
+pub use graph_section::{GRAPH_SECTION, GRAPH_SECTION_VERSION, graph_section};
+pub use store_section::{
+    STORE_SECTION, STORE_SECTION_VERSION, restore_store, restore_store_with_graph, store_section,
+};
 
 use crate::error::SnapshotError;
 use std::io::Write;

@@ -1,8 +1,9 @@
 //! The trajectory store's snapshot section: entries (vectors, tombstones) and statistics.
 //!
-//! The HNSW graph is not persisted: a restored store serves searches at once with the flat scan
-//! and its indexer rebuilds the graph in the background (the crate docs give the figures behind
-//! this choice). Entry ids are preserved, tombstones included.
+//! The HNSW graph has a section of its own ([`super::GRAPH_SECTION`]); without it a restored
+//! store serves searches at once with the flat scan and its indexer rebuilds the graph in the
+//! background. Entry ids are preserved, tombstones included, so a saved graph's node ids stay
+//! valid.
 
 use crate::error::SnapshotError;
 use crate::store::{ReplicaStat, StoreConfig, TrajectoryStore};
@@ -89,9 +90,21 @@ pub fn store_section(store: &TrajectoryStore, embedder_id: &str) -> Result<Secti
 }
 
 /// Rebuilds a store from its section. Refuses a section of another layout version, another
-/// embedder or another dimension than `config.dim`, or with inconsistent contents.
+/// embedder or another dimension than `config.dim`, or with inconsistent contents. The graph
+/// is rebuilt by the store's indexer; [`restore_store_with_graph`] reuses a saved one.
 pub fn restore_store(
     section: &Section,
+    config: StoreConfig,
+    embedder_id: &str,
+) -> Result<TrajectoryStore, SnapshotError> {
+    restore_store_with_graph(section, None, config, embedder_id)
+}
+
+/// [`restore_store`], then the saved graph ([`super::GRAPH_SECTION`]) when there is one and
+/// it fits `config` (else the graph is rebuilt, as without it).
+pub fn restore_store_with_graph(
+    section: &Section,
+    graph: Option<&Section>,
     config: StoreConfig,
     embedder_id: &str,
 ) -> Result<TrajectoryStore, SnapshotError> {
@@ -157,6 +170,9 @@ pub fn restore_store(
     }
     for &d in &image.dead {
         view.mark_dead(d);
+    }
+    if let Some(graph) = graph {
+        super::graph_section::install_graph(graph, &config, &mut view)?;
     }
     TrajectoryStore::from_view(config, view).map_err(|e| refuse(e.to_string()))
 }

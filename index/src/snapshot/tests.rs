@@ -185,3 +185,89 @@ fn store_section_refuses_other_embedders_dims_and_versions() {
     damaged.bytes.truncate(damaged.bytes.len() / 2);
     assert!(restore_store(&damaged, config, e.id()).is_err());
 }
+
+/// A store whose graph covers its entries from the start, built on the recording thread.
+fn graphed_store(dim: usize, n: u64) -> (TrajectoryStore, HashingEmbedder) {
+    let e = HashingEmbedder::new(dim);
+    let config = StoreConfig {
+        dim,
+        merge_similarity: 1.0,
+        crossover: Crossover::Fixed(1),
+        indexing: crate::store::Indexing::Inline,
+        ..StoreConfig::default()
+    };
+    let store = TrajectoryStore::new(config).expect("store");
+    let mut w = Workload::new(9);
+    let mut v = vec![0.0; dim];
+    for i in 0..n {
+        e.embed(&w.next_request().view(), &mut v).expect("embed");
+        let o = TrajectoryOutcome {
+            pool: 0,
+            replica: (i % 3) as u32,
+            latency_ms: i as f32,
+            success: true,
+            result_bytes: 1,
+            at_ms: i,
+        };
+        store.record(&v, &o).expect("record");
+    }
+    store.flush();
+    (store, e)
+}
+
+#[test]
+fn a_saved_graph_is_searched_at_once_after_a_restore() {
+    let (store, e) = graphed_store(32, 3_000);
+    let graph = graph_section(&store)
+        .expect("encode")
+        .expect("a native graph");
+    let section = store_section(&store, e.id()).expect("section");
+    let mut snap = Snapshot::new();
+    snap.put(section);
+    snap.put(graph);
+    let back = Snapshot::decode(&snap.encode().expect("encode"), Path::new("s")).expect("decode");
+    let (store_s, graph_s) = (
+        back.section(STORE_SECTION).expect("store"),
+        back.section(GRAPH_SECTION),
+    );
+    let config = store.config().clone();
+    let restored =
+        restore_store_with_graph(store_s, graph_s, config.clone(), e.id()).expect("restore");
+    let (a, b) = (store.view(), restored.view());
+    assert!(a.graph_len > 0);
+    assert_eq!(b.graph_len, a.graph_len, "the graph covers what it covered");
+    assert!(b.graph.is_some());
+    let len = store.len() as u32;
+    assert!(len > 1_000, "{len} entries");
+    for q in [0, 17, len / 2, len - 1] {
+        let (mut out_a, mut out_b) = (vec![], vec![]);
+        store.search(a.row(q), 10, &mut out_a);
+        restored.search(a.row(q), 10, &mut out_b);
+        assert_eq!(out_a, out_b, "the same graph gives the same neighbours");
+    }
+    // Without the section, or with other HNSW parameters, the graph is rebuilt instead.
+    let plain = restore_store(store_s, config.clone(), e.id()).expect("restore");
+    assert!(plain.view().graph.is_none());
+    let mut other = config.clone();
+    other.hnsw.max_connections += 4;
+    let refitted = restore_store_with_graph(store_s, graph_s, other, e.id()).expect("restore");
+    assert!(refitted.view().graph.is_none());
+    // A damaged or newer graph section is refused, not misread.
+    let mut damaged = graph_s.expect("graph").clone();
+    damaged.bytes.truncate(damaged.bytes.len() / 2);
+    assert!(matches!(
+        restore_store_with_graph(store_s, Some(&damaged), config.clone(), e.id()),
+        Err(SnapshotError::Section { .. })
+    ));
+    let newer = Section {
+        version: GRAPH_SECTION_VERSION + 1,
+        ..graph_s.expect("graph").clone()
+    };
+    assert!(restore_store_with_graph(store_s, Some(&newer), config, e.id()).is_err());
+}
+
+#[test]
+fn a_store_without_a_native_graph_writes_no_graph_section() {
+    let (store, _) = filled_store(16);
+    assert!(graph_section(&store).expect("encode").is_none());
+}

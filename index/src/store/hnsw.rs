@@ -151,6 +151,18 @@ pub(crate) struct Graph {
     nodes: AtomicU32,
 }
 
+/// A native graph's arrays as plain values: what a snapshot stores.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct GraphParts {
+    pub(crate) capacity: u32,
+    pub(crate) links0: Vec<u32>,
+    pub(crate) upper_at: Vec<u32>,
+    pub(crate) upper: Vec<u32>,
+    pub(crate) upper_used: u32,
+    pub(crate) entry: u64,
+    pub(crate) nodes: u32,
+}
+
 fn atomics(n: usize, value: u32) -> Box<[AtomicU32]> {
     (0..n).map(|_| AtomicU32::new(value)).collect()
 }
@@ -200,6 +212,60 @@ impl Graph {
     /// Node ids this graph can hold.
     pub(crate) fn capacity(&self) -> u32 {
         self.capacity
+    }
+
+    /// The parameters it was built with.
+    pub(crate) fn params(&self) -> &HnswParams {
+        &self.params
+    }
+
+    /// A copy of its arrays (for snapshots; call it while no insert runs, or the copy may mix
+    /// a list's old and new neighbours, which costs recall, never safety).
+    pub(crate) fn to_parts(&self) -> GraphParts {
+        let load = |a: &[AtomicU32]| a.iter().map(|x| x.load(Ordering::Relaxed)).collect();
+        GraphParts {
+            capacity: self.capacity,
+            links0: load(&self.links0),
+            upper_at: load(&self.upper_at),
+            upper: load(&self.upper),
+            upper_used: self.upper_used.load(Ordering::Relaxed),
+            entry: self.entry.load(Ordering::Acquire),
+            nodes: self.nodes.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The graph `parts` describe, built with `params`; an error when the arrays do not fit
+    /// together. Node ids and list offsets are bounds-checked on every access anyway, so a
+    /// graph that passes can cost recall if its lists are wrong, never a panic.
+    pub(crate) fn from_parts(params: &HnswParams, parts: GraphParts) -> Result<Graph, String> {
+        let m = params.max_connections;
+        let m0 = 2 * m;
+        let capacity = parts.capacity as usize;
+        let entry_ok = parts.entry == u64::MAX
+            || ((parts.entry as u32) < parts.capacity && (parts.entry >> 32) as usize <= MAX_LEVEL);
+        if capacity == 0
+            || parts.links0.len() != capacity * (1 + m0)
+            || parts.upper_at.len() != capacity
+            || parts.upper_used as usize > parts.upper.len()
+            || parts.nodes > parts.capacity
+            || !entry_ok
+        {
+            return Err(format!(
+                "graph arrays do not fit together (capacity {capacity}, M {m})"
+            ));
+        }
+        let store = |v: Vec<u32>| v.into_iter().map(AtomicU32::new).collect();
+        Ok(Graph {
+            params: *params,
+            m0,
+            capacity: parts.capacity,
+            links0: store(parts.links0),
+            upper_at: store(parts.upper_at),
+            upper: store(parts.upper),
+            upper_used: AtomicU32::new(parts.upper_used),
+            entry: AtomicU64::new(parts.entry),
+            nodes: AtomicU32::new(parts.nodes),
+        })
     }
 
     /// Whether inserting a node of id `entry` needs a [`Graph::grown`] copy first.

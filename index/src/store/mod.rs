@@ -41,6 +41,7 @@ mod stats;
 mod view;
 
 pub use config::{Crossover, Indexing, StoreConfig};
+pub(crate) use graph::Graph;
 pub use graph::GraphBackend;
 pub use hnsw::HnswParams;
 pub use kernel::{DotClamp, Neighbour, dot, dot_i8, quantize};
@@ -49,12 +50,13 @@ pub use stats::{ReplicaStat, TrajectoryOutcome};
 
 use crate::error::StoreError;
 use arc_swap::ArcSwap;
+pub(crate) use hnsw::{Graph as NativeGraph, GraphParts};
 use parking_lot::{Condvar, Mutex};
 pub(crate) use stats::StatRow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::thread::JoinHandle;
-pub(crate) use view::View;
+pub(crate) use view::{Mode, View};
 
 /// What [`TrajectoryStore::record`] did.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -525,6 +527,19 @@ impl TrajectoryStore {
     /// The current view (snapshot export).
     pub(crate) fn view(&self) -> Arc<View> {
         self.shared.view.load_full()
+    }
+
+    /// The native graph's arrays and the view they belong to, for a snapshot: `None` without
+    /// a native graph, or while the indexer is inserting (a copy then could mix old and new
+    /// lists; the restore rebuilds the graph instead, and the snapshot writer does not wait).
+    pub(crate) fn graph_parts(&self) -> Option<(Arc<View>, hnsw::GraphParts)> {
+        let _idle = self.shared.indexer.try_lock()?;
+        let view = self.shared.view.load_full();
+        let parts = match view.graph.as_deref()? {
+            graph::Graph::Native(g) => g.to_parts(),
+            graph::Graph::Rs(_) => return None,
+        };
+        Some((view, parts))
     }
 }
 

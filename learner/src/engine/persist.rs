@@ -8,7 +8,10 @@ use std::sync::Arc;
 
 use vecgate_index::IndexError;
 use vecgate_index::embed::{Embedder, HashingEmbedder};
-use vecgate_index::snapshot::{STORE_SECTION, Section, Snapshot, restore_store, store_section};
+use vecgate_index::snapshot::{
+    GRAPH_SECTION, STORE_SECTION, Section, Snapshot, graph_section, restore_store_with_graph,
+    store_section,
+};
 use vecgate_index::store::StoreConfig;
 
 use super::{Engine, EngineConfig};
@@ -37,7 +40,12 @@ impl Engine {
     /// A snapshot of the store and the learner (flush the store first for a complete graph).
     pub fn snapshot(&self) -> Result<Snapshot, LearnerError> {
         let mut snap = Snapshot::new();
+        // The graph first, so the store section covers every entry it does.
+        let graph = graph_section(&self.store).map_err(IndexError::from)?;
         snap.put(store_section(&self.store, self.embedder.id()).map_err(IndexError::from)?);
+        if let Some(graph) = graph {
+            snap.put(graph);
+        }
         snap.put(self.learner_section());
         Ok(snap)
     }
@@ -72,7 +80,8 @@ impl Engine {
         let embedder = Arc::new(HashingEmbedder::new(store.dim));
         let store = match snap.section(STORE_SECTION) {
             Some(section) => {
-                restore_store(section, store, embedder.id()).map_err(IndexError::from)?
+                restore_store_with_graph(section, snap.section(GRAPH_SECTION), store, embedder.id())
+                    .map_err(IndexError::from)?
             }
             None => vecgate_index::store::TrajectoryStore::new(store).map_err(IndexError::from)?,
         };
