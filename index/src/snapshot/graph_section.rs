@@ -93,14 +93,7 @@ pub(crate) fn install_graph(
     config: &StoreConfig,
     view: &mut View,
 ) -> Result<bool, SnapshotError> {
-    if section.version != GRAPH_SECTION_VERSION {
-        return Err(refuse(format!(
-            "section version {}, this build reads {GRAPH_SECTION_VERSION}",
-            section.version
-        )));
-    }
-    let mut aligned = rkyv::util::AlignedVec::<16>::with_capacity(section.bytes.len());
-    aligned.extend_from_slice(&section.bytes);
+    let aligned = super::aligned_bytes(section, GRAPH_SECTION_VERSION, refuse)?;
     let image = rkyv::from_bytes::<GraphImage, rkyv::rancor::Error>(&aligned)
         .map_err(|e| refuse(format!("invalid archive: {e}")))?;
     let fits = config.graph == GraphBackend::Native

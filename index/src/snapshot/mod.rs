@@ -38,6 +38,24 @@ use crate::error::SnapshotError;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// A section's bytes, copied to the alignment rkyv reads from, once its layout version is
+/// the one this build reads (`refuse` words the error for the section's owner).
+pub(crate) fn aligned_bytes(
+    section: &Section,
+    version: u32,
+    refuse: impl Fn(String) -> SnapshotError,
+) -> Result<rkyv::util::AlignedVec<16>, SnapshotError> {
+    if section.version != version {
+        return Err(refuse(format!(
+            "section version {}, this build reads {version}",
+            section.version
+        )));
+    }
+    let mut aligned = rkyv::util::AlignedVec::<16>::with_capacity(section.bytes.len());
+    aligned.extend_from_slice(&section.bytes);
+    Ok(aligned)
+}
+
 /// The file's first eight bytes.
 pub const MAGIC: [u8; 8] = *b"VECGATE\0";
 /// The container format this build reads and writes.

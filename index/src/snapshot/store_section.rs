@@ -111,14 +111,7 @@ pub fn restore_store_with_graph(
     if section.name != STORE_SECTION {
         return Err(refuse(format!("got section {:?}", section.name)));
     }
-    if section.version != STORE_SECTION_VERSION {
-        return Err(refuse(format!(
-            "section version {}, this build reads {STORE_SECTION_VERSION}",
-            section.version
-        )));
-    }
-    let mut aligned = rkyv::util::AlignedVec::<16>::with_capacity(section.bytes.len());
-    aligned.extend_from_slice(&section.bytes);
+    let aligned = super::aligned_bytes(section, STORE_SECTION_VERSION, refuse)?;
     let image = rkyv::from_bytes::<StoreImage, rkyv::rancor::Error>(&aligned)
         .map_err(|e| refuse(format!("invalid archive: {e}")))?;
     if image.embedder != embedder_id {
