@@ -24,6 +24,7 @@ use std::time::Duration;
 use vecgate_backends::pool::Pool;
 
 use crate::auth::Authenticator;
+use crate::catalog::ListKind;
 use crate::config::{Config, ConfigError, PoolConfig};
 use crate::gateway::{Gateway, Live, LivePool};
 
@@ -156,6 +157,9 @@ pub async fn reload(gw: &Arc<Gateway>) -> Result<ReloadReport, ReloadError> {
         }
     }
 
+    // What the lists were before the swap: the new pools' own catalog events may rebuild the
+    // catalog (and notify) before this function does, so the report compares against this.
+    let before = gw.catalog.load_full();
     gw.swap_live(Live {
         config: Arc::new(config),
         pools,
@@ -167,8 +171,13 @@ pub async fn reload(gw: &Arc<Gateway>) -> Result<ReloadReport, ReloadError> {
         report.policy = Some(name);
     }
     let changed = gw.rebuild_catalog();
-    report.list_changed = changed.iter().map(|k| k.field()).collect();
     gw.notify_list_changed(&changed);
+    let after = gw.catalog.load();
+    report.list_changed = ListKind::ALL
+        .into_iter()
+        .filter(|k| before.fingerprint(*k) != after.fingerprint(*k))
+        .map(|k| k.field())
+        .collect();
 
     for pool in retire {
         gw.cache.forget_pool(pool.index());
