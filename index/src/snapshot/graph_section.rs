@@ -6,7 +6,7 @@
 //! before it existed restore as they did (the graph is rebuilt), and a graph that does not fit
 //! the store it is restored into (other HNSW parameters, the `hnsw_rs` backend, more entries
 //! than the store section holds) is left out the same way. Only the native graph is written,
-//! and only when the indexer is idle at that moment.
+//! and only when the indexer is idle (the writer waits up to [`GRAPH_SNAPSHOT_WAIT`] for it).
 
 use crate::error::SnapshotError;
 use crate::store::{
@@ -47,11 +47,14 @@ fn refuse(reason: String) -> SnapshotError {
     }
 }
 
-/// Encodes `store`'s graph, or `None` when it has no native graph or its indexer is busy.
-/// Take it *before* [`super::store_section`], so the store section covers every entry the
-/// graph does.
+/// How long [`graph_section`] waits for the store's indexer to finish a step.
+pub const GRAPH_SNAPSHOT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Encodes `store`'s graph, or `None` when it has no native graph or its indexer stays busy
+/// for [`GRAPH_SNAPSHOT_WAIT`]. Take it *before* [`super::store_section`], so the store
+/// section covers every entry the graph does.
 pub fn graph_section(store: &TrajectoryStore) -> Result<Option<Section>, SnapshotError> {
-    let Some((view, parts)) = store.graph_parts() else {
+    let Some((view, parts)) = store.graph_parts(GRAPH_SNAPSHOT_WAIT) else {
         return Ok(None);
     };
     let params = store_params(&view);

@@ -29,7 +29,7 @@
 mod graph_section;
 mod store_section;
 
-pub use graph_section::{GRAPH_SECTION, GRAPH_SECTION_VERSION, graph_section};
+pub use graph_section::{GRAPH_SECTION, GRAPH_SECTION_VERSION, GRAPH_SNAPSHOT_WAIT, graph_section};
 pub use store_section::{
     STORE_SECTION, STORE_SECTION_VERSION, restore_store, restore_store_with_graph, store_section,
 };

@@ -530,10 +530,13 @@ impl TrajectoryStore {
     }
 
     /// The native graph's arrays and the view they belong to, for a snapshot: `None` without
-    /// a native graph, or while the indexer is inserting (a copy then could mix old and new
-    /// lists; the restore rebuilds the graph instead, and the snapshot writer does not wait).
-    pub(crate) fn graph_parts(&self) -> Option<(Arc<View>, hnsw::GraphParts)> {
-        let _idle = self.shared.indexer.try_lock()?;
+    /// a native graph, or when the indexer stays busy for `wait` (a copy during an insert
+    /// could mix old and new lists; the restore then rebuilds the graph instead).
+    pub(crate) fn graph_parts(
+        &self,
+        wait: std::time::Duration,
+    ) -> Option<(Arc<View>, hnsw::GraphParts)> {
+        let _idle = self.shared.indexer.try_lock_for(wait)?;
         let view = self.shared.view.load_full();
         let parts = match view.graph.as_deref()? {
             graph::Graph::Native(g) => g.to_parts(),
