@@ -155,8 +155,10 @@ async fn route_request(
                 .into());
             };
             let pool = route.pool;
-            let (opt_in, shared) = gw.live().tool_cache_policy(pool, &route.upstream);
-            let announced = gw.live().announces_updates(pool);
+            let live = gw.live();
+            let (opt_in, shared) = live.tool_cache_policy(pool, &route.upstream);
+            let announced = live.announces_updates(pool);
+            drop(live);
             let cacheable = (method == "tools/call")
                 .then(|| AnswerCache::tool_is_cacheable(route.hints, opt_in));
             let cache_key = match cacheable {

@@ -142,23 +142,11 @@ impl CacheModel {
         self.exact.generation()
     }
 
-    /// Stores an answer that arrived at `now` for a request that missed when `pool`'s
-    /// generation was `generation`; refused if a write invalidated the pool since (the answer
-    /// may predate the write), as the gateway does.
-    pub(crate) fn insert_if_unchanged(
-        &self,
-        pool: u32,
-        key: u64,
-        answer: u32,
-        now: Nanos,
-        generation: u64,
-    ) {
-        self.insert_linked(pool, key, answer, now, generation, &[]);
-    }
-
-    /// Like [`CacheModel::insert_if_unchanged`], for an answer derived from the interned
-    /// resource URIs `links` (a read's own URI, a tool answer's `resource_link`s): an
-    /// announced update of any of them drops it ([`CacheModel::invalidate_uri`]).
+    /// Stores an answer that arrived at `now` for a request that missed at `generation`,
+    /// tagged with the interned resource URIs `links` it derives from (a read's own URI, a
+    /// tool answer's `resource_link`s; empty outside `announced` pools). Refused, as in the
+    /// gateway, if anything it is tagged with was invalidated since (the answer may predate
+    /// the write); an announced update of any link drops it ([`CacheModel::invalidate_uri`]).
     pub(crate) fn insert_linked(
         &self,
         pool: u32,

@@ -59,7 +59,7 @@ struct Job {
     /// False for requests failed at once by a down replica (they hold no slot).
     holds_slot: bool,
     /// The pool's cache generation when the request missed the cache (see
-    /// `ExactCache::insert_if_unchanged`): its answer is stored only if no write came between.
+    /// `ExactCache::insert_linked`): its answer is stored only if no write came between.
     cache_generation: u64,
 }
 
@@ -361,12 +361,16 @@ impl<'w> Sim<'w> {
         );
         let announced = workload.pools[req.pool as usize].announced;
         if job.success && self.cfg.cache.enabled {
-            if req.cacheable && announced {
+            if req.cacheable {
+                // Tagged with what the answer depends on only where updates are announced, as
+                // the gateway does (elsewhere a write drops the whole pool anyway).
                 self.links.clear();
-                if req.reads_resource {
-                    self.links.push(req.target);
+                if announced {
+                    if req.reads_resource {
+                        self.links.push(req.target);
+                    }
+                    self.links.extend_from_slice(workload.links(i));
                 }
-                self.links.extend_from_slice(workload.links(i));
                 self.cache.insert_linked(
                     req.pool,
                     req.key,
@@ -374,14 +378,6 @@ impl<'w> Sim<'w> {
                     now,
                     job.cache_generation,
                     &self.links,
-                );
-            } else if req.cacheable {
-                self.cache.insert_if_unchanged(
-                    req.pool,
-                    req.key,
-                    req.answer,
-                    now,
-                    job.cache_generation,
                 );
             }
             if !announced && !workload.invalidates(i).is_empty() {
