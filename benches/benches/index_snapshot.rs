@@ -53,21 +53,8 @@ fn report(n: usize) {
     let (store, rows) = filled(n, &e);
     let dir = tempfile_dir();
     let path = dir.join(format!("store-{n}.snap"));
-    let t = Instant::now();
-    let mut snap = Snapshot::new();
-    snap.put(store_section(&store, e.id()).expect("section"));
-    snap.write(&path).expect("write");
-    let write = t.elapsed().as_secs_f64();
-    let size = std::fs::metadata(&path).expect("metadata").len();
-    let t = Instant::now();
-    let back = Snapshot::read(&path).expect("read");
-    let restored = restore_store(
-        back.section(STORE_SECTION).expect("section"),
-        config(Crossover::FlatOnly),
-        e.id(),
-    )
-    .expect("restore");
-    let restore = t.elapsed().as_secs_f64();
+    let (size, write, restore, restored) =
+        round_trip(&store, &e, &path, config(Crossover::FlatOnly), false);
     assert_eq!(restored.len(), store.len());
     // The graph a restored store rebuilds: the same rows, built as `flush` builds it. Skipped
     // above `VECGATE_BENCH_REBUILD_MAX` entries (default 20,000): `index_search` reports the
@@ -96,7 +83,42 @@ fn report(n: usize) {
         write,
         restore,
     );
-    let _ = std::fs::remove_file(&path);
+}
+
+/// Writes `store` (with its graph section when `graph`) to `path`, reads it back and restores
+/// it under `config`: (file bytes, write seconds, read+restore seconds, the restored store).
+fn round_trip(
+    store: &TrajectoryStore,
+    e: &HashingEmbedder,
+    path: &std::path::Path,
+    config: StoreConfig,
+    graph: bool,
+) -> (u64, f64, f64, TrajectoryStore) {
+    let t = Instant::now();
+    let mut snap = Snapshot::new();
+    if graph {
+        snap.put(
+            graph_section(store)
+                .expect("graph")
+                .expect("a native graph"),
+        );
+    }
+    snap.put(store_section(store, e.id()).expect("section"));
+    snap.write(path).expect("write");
+    let write = t.elapsed().as_secs_f64();
+    let size = std::fs::metadata(path).expect("metadata").len();
+    let t = Instant::now();
+    let back = Snapshot::read(path).expect("read");
+    let restored = restore_store_with_graph(
+        back.section(STORE_SECTION).expect("section"),
+        back.section(GRAPH_SECTION),
+        config,
+        e.id(),
+    )
+    .expect("restore");
+    let restore = t.elapsed().as_secs_f64();
+    let _ = std::fs::remove_file(path);
+    (size, write, restore, restored)
 }
 
 /// Writes `store` with its graph section and restores both; describes sizes and times.
@@ -107,28 +129,9 @@ fn with_graph(
     n: usize,
 ) -> String {
     let path = dir.join(format!("graph-{n}.snap"));
-    let t = Instant::now();
-    let mut snap = Snapshot::new();
-    let graph = graph_section(store)
-        .expect("graph")
-        .expect("a native graph");
-    snap.put(store_section(store, e.id()).expect("section"));
-    snap.put(graph);
-    snap.write(&path).expect("write");
-    let write = t.elapsed().as_secs_f64();
-    let size = std::fs::metadata(&path).expect("metadata").len();
-    let t = Instant::now();
-    let back = Snapshot::read(&path).expect("read");
-    let restored = restore_store_with_graph(
-        back.section(STORE_SECTION).expect("section"),
-        back.section(GRAPH_SECTION),
-        store.config().clone(),
-        e.id(),
-    )
-    .expect("restore");
-    let restore = t.elapsed().as_secs_f64();
+    let (size, write, restore, restored) =
+        round_trip(store, e, &path, store.config().clone(), true);
     assert_eq!(restored.stats().graph_len, store.stats().graph_len);
-    let _ = std::fs::remove_file(&path);
     format!(
         "with the graph section: {:.1} MB, write {write:.3}s, read+restore {restore:.3}s (graph searched at once)",
         size as f64 / 1e6
