@@ -240,11 +240,18 @@ pub(crate) fn dot_i8_portable(a: &[i8], b: &[i8]) -> i32 {
     total
 }
 
-/// A fixed-capacity best-first list on the stack (the quantised scan's shortlist).
+/// The quantised scan's shortlist: the `cap` best candidates offered, on the stack.
+///
+/// A buffered top-k: candidates above the floor are appended, and when the buffer (twice the
+/// capacity) fills it is cut back to the best `cap` by selection, which raises the floor. An
+/// offer is amortised O(1) whatever the order of the candidates; a sorted list costs O(cap) per
+/// offer while the list fills and whenever candidates arrive in rising order, which made it
+/// the hottest loop of a small store's scan (every row beats the floor at first).
 pub(crate) struct Shortlist {
-    items: [Neighbour; Shortlist::CAPACITY],
+    items: [Neighbour; 2 * Shortlist::CAPACITY],
     len: usize,
     cap: usize,
+    floor: f32,
 }
 
 impl Shortlist {
@@ -256,42 +263,55 @@ impl Shortlist {
             items: [Neighbour {
                 entry: 0,
                 similarity: 0.0,
-            }; Shortlist::CAPACITY],
+            }; 2 * Shortlist::CAPACITY],
             len: 0,
             cap: cap.clamp(1, Shortlist::CAPACITY),
+            floor: f32::NEG_INFINITY,
         }
     }
 
-    /// The score a candidate must beat to enter a full list.
+    /// A score at or below which a candidate cannot enter the list (it only rises).
     #[inline]
     pub(crate) fn floor(&self) -> f32 {
-        if self.len == self.cap {
-            self.items[self.len - 1].similarity
-        } else {
-            f32::NEG_INFINITY
-        }
+        self.floor
     }
 
     #[inline]
     pub(crate) fn offer(&mut self, candidate: Neighbour) {
-        if self.len == self.cap {
-            if candidate.similarity <= self.items[self.len - 1].similarity {
-                return;
-            }
-            self.len -= 1;
+        if candidate.similarity <= self.floor {
+            return;
         }
-        let mut i = self.len;
-        while i > 0 && candidate.similarity > self.items[i - 1].similarity {
-            self.items[i] = self.items[i - 1];
-            i -= 1;
-        }
-        self.items[i] = candidate;
+        self.items[self.len] = candidate;
         self.len += 1;
+        if self.len == 2 * self.cap {
+            self.cut();
+        }
     }
 
-    pub(crate) fn as_slice(&self) -> &[Neighbour] {
+    /// Keeps the best `cap` (ties broken by entry id, so the result does not depend on the
+    /// order of the offers) and raises the floor to the worst of them.
+    fn cut(&mut self) {
+        if self.len <= self.cap {
+            return;
+        }
+        let items = &mut self.items[..self.len];
+        items.select_nth_unstable_by(self.cap - 1, best_first);
+        self.floor = items[self.cap - 1].similarity;
+        self.len = self.cap;
+    }
+
+    /// The best `cap` candidates offered, in no particular order.
+    pub(crate) fn as_slice(&mut self) -> &[Neighbour] {
+        self.cut();
         &self.items[..self.len]
     }
+}
+
+/// Higher similarity first, then lower entry id.
+fn best_first(a: &Neighbour, b: &Neighbour) -> std::cmp::Ordering {
+    b.similarity
+        .total_cmp(&a.similarity)
+        .then(a.entry.cmp(&b.entry))
 }
 
 #[cfg(test)]
@@ -337,5 +357,35 @@ mod tests {
         let scale = quantize(&v, &mut codes);
         assert_eq!(codes, [32, -127, 64, 0]);
         assert_eq!(scale, 1.0 / 127.0);
+    }
+
+    #[test]
+    fn the_shortlist_keeps_the_best_whatever_the_order_of_offers() {
+        let n = 1000u32;
+        // Rising, falling and interleaved orders of the same scores.
+        let score = |i: u32| ((i * 7919) % n) as f32 / n as f32;
+        let orders: [Vec<u32>; 3] = [
+            (0..n).collect(),
+            (0..n).rev().collect(),
+            (0..n).map(|i| (i * 37) % n).collect(),
+        ];
+        for cap in [1usize, 8, 48, Shortlist::CAPACITY] {
+            let mut want: Vec<u32> = (0..n).collect();
+            want.sort_by(|&a, &b| score(b).total_cmp(&score(a)));
+            want.truncate(cap);
+            want.sort_unstable();
+            for order in &orders {
+                let mut list = Shortlist::new(cap);
+                for &i in order {
+                    list.offer(Neighbour {
+                        entry: i,
+                        similarity: score(i),
+                    });
+                }
+                let mut got: Vec<u32> = list.as_slice().iter().map(|c| c.entry).collect();
+                got.sort_unstable();
+                assert_eq!(got, want, "cap {cap}");
+            }
+        }
     }
 }
