@@ -148,11 +148,52 @@ fn dot_i8_rows_avx512(query: &[i8], rows: &[i8], out: &mut [i32]) {
     }
 }
 
-/// [`dot_i8_rows_avx512`] on AVX2.
+/// [`dot_i8_rows_avx512`] on AVX2, 32 codes per step with `vpmaddubsw`: it multiplies
+/// unsigned by signed bytes, so the query's magnitudes (taken once per block) meet the row's
+/// codes carrying the query's signs (`vpsignb`), and `|q|·sign(q)·r = q·r`. Codes lie in
+/// −127..=127 (never −128, whose magnitude does not fit), so a pair of products is at most
+/// 2·127² = 32,258 and the 16-bit sums never saturate: the result is exact, as the widening
+/// kernel's, in about half the instructions (the flat scan's inner loop).
 #[target_feature(enable = "avx2")]
 fn dot_i8_rows_avx2(query: &[i8], rows: &[i8], out: &mut [i32]) {
-    for (o, row) in out.iter_mut().zip(rows.chunks_exact(query.len())) {
-        *o = dot_i8_avx2(query, row);
+    const MAX_CHUNKS: usize = super::MAX_QUANT_DIM / 32;
+    let dim = query.len();
+    let chunks = dim / 32;
+    if chunks == 0 || chunks > MAX_CHUNKS {
+        for (o, row) in out.iter_mut().zip(rows.chunks_exact(dim)) {
+            *o = dot_i8_avx2(query, row);
+        }
+        return;
+    }
+    let mut signs = [_mm256_setzero_si256(); MAX_CHUNKS];
+    let mut magnitudes = [_mm256_setzero_si256(); MAX_CHUNKS];
+    for j in 0..chunks {
+        // SAFETY: j·32 + 32 ≤ dim = query.len(); unaligned 32-byte load.
+        let q = unsafe { _mm256_loadu_si256(query.as_ptr().add(j * 32).cast()) };
+        signs[j] = q;
+        magnitudes[j] = _mm256_abs_epi8(q);
+    }
+    let ones = _mm256_set1_epi16(1);
+    let done = chunks * 32;
+    for (o, row) in out.iter_mut().zip(rows.chunks_exact(dim)) {
+        let mut acc = _mm256_setzero_si256();
+        for j in 0..chunks {
+            // SAFETY: j·32 + 32 ≤ done ≤ dim = row.len(); unaligned 32-byte load.
+            let r = unsafe { _mm256_loadu_si256(row.as_ptr().add(j * 32).cast()) };
+            let pairs = _mm256_maddubs_epi16(magnitudes[j], _mm256_sign_epi8(r, signs[j]));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, ones));
+        }
+        let sum128 = _mm_add_epi32(
+            _mm256_castsi256_si128(acc),
+            _mm256_extracti128_si256::<1>(acc),
+        );
+        let sum64 = _mm_add_epi32(sum128, _mm_unpackhi_epi64(sum128, sum128));
+        let sum32 = _mm_add_epi32(sum64, _mm_shuffle_epi32::<0b01>(sum64));
+        let mut total = _mm_cvtsi128_si32(sum32);
+        for (x, y) in query[done..].iter().zip(&row[done..]) {
+            total += i32::from(*x) * i32::from(*y);
+        }
+        *o = total;
     }
 }
 
@@ -240,11 +281,23 @@ mod tests {
                 if let Some(d) = super::dot_i8(&ai, &bi) {
                     assert_eq!(d, dot_i8_portable(&ai, &bi), "len {len}");
                 }
-                let rows: Vec<i8> = [&bi[..], &ai[..], &bi[..]].concat();
-                let mut out = [0i32; 3];
-                if super::dot_i8_rows(&ai, &rows, &mut out) {
-                    let want = [&bi, &ai, &bi].map(|r| dot_i8_portable(&ai, r));
-                    assert_eq!(out, want, "rows len {len}");
+                // The extremes too: every pair of products at ±2·127², where a saturating
+                // 16-bit step would show.
+                let (top, bottom) = (vec![127i8; len], vec![-127i8; len]);
+                let rows: Vec<i8> = [&bi[..], &ai[..], &top[..], &bottom[..]].concat();
+                for query in [&ai, &top, &bottom] {
+                    let mut out = [0i32; 4];
+                    if super::dot_i8_rows(query, &rows, &mut out) {
+                        let want = [&bi, &ai, &top, &bottom].map(|r| dot_i8_portable(query, r));
+                        assert_eq!(out, want, "rows len {len}");
+                    }
+                    if std::is_x86_feature_detected!("avx2") {
+                        let mut out = [0i32; 4];
+                        // SAFETY: avx2 detected.
+                        unsafe { super::dot_i8_rows_avx2(query, &rows, &mut out) };
+                        let want = [&bi, &ai, &top, &bottom].map(|r| dot_i8_portable(query, r));
+                        assert_eq!(out, want, "avx2 rows len {len}");
+                    }
                 }
                 if std::is_x86_feature_detected!("avx2") {
                     // SAFETY: avx2 detected.
