@@ -11,6 +11,7 @@ use crate::replica::{Replica, ReplicaState, ServerReply};
 use crate::supervisor::{self, PoolContext};
 use crate::telemetry::Meters;
 use crate::transport::http;
+use arc_swap::{ArcSwap, Guard};
 use parking_lot::Mutex;
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,8 +79,41 @@ pub enum PoolEvent {
 /// The replicas of one upstream server.
 pub struct Pool {
     ctx: Arc<PoolContext>,
-    replicas: Vec<Arc<Replica>>,
-    supervisors: Mutex<Vec<JoinHandle<()>>>,
+    /// What callers route over: replaced whole by [`Pool::resize`], so a reader sees one
+    /// consistent set for as long as it holds the guard.
+    replicas: ArcSwap<Vec<Arc<Replica>>>,
+    /// The spec of the current replica set (`ctx.spec` is the one the pool started with; the
+    /// two differ at most in the replica set).
+    current: ArcSwap<PoolSpec>,
+    /// Every running replica's supervisor, removed ones included until they stop.
+    members: Mutex<Vec<Member>>,
+}
+
+/// One replica's supervisor and the token that stops it alone.
+struct Member {
+    replica: Arc<Replica>,
+    stop: CancellationToken,
+    supervisor: JoinHandle<()>,
+}
+
+/// Why [`Pool::resize`] refused a spec.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ResizeError {
+    /// The new spec differs in more than the replica set.
+    #[error("pool {0:?}: only the replica set can change in place")]
+    NotResizable(String),
+    /// No replica would be left.
+    #[error("pool {0:?}: a pool needs at least one replica")]
+    Empty(String),
+}
+
+/// What [`Pool::resize`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Resized {
+    /// Replicas before.
+    pub from: u32,
+    /// Replicas after.
+    pub to: u32,
 }
 
 impl std::fmt::Debug for Pool {
@@ -87,7 +121,7 @@ impl std::fmt::Debug for Pool {
         f.debug_struct("Pool")
             .field("index", &self.ctx.index)
             .field("name", &self.ctx.spec.name)
-            .field("replicas", &self.replicas)
+            .field("replicas", &**self.replicas.load())
             .finish()
     }
 }
@@ -115,7 +149,6 @@ impl Pool {
         observer: Option<Arc<dyn PoolObserver>>,
     ) -> Arc<Pool> {
         let spec = Arc::new(spec);
-        let pool_name: Arc<str> = Arc::from(spec.name.as_str());
         let ctx = Arc::new(PoolContext {
             index,
             spec: spec.clone(),
@@ -127,25 +160,62 @@ impl Pool {
             ready: watch::Sender::new(0),
             meters: Meters::new(&spec.name),
         });
-        let replicas: Vec<Arc<Replica>> = (0..spec.transport.replica_count())
-            .map(|replica| {
-                let ident = ReplicaIdent {
-                    pool: index,
-                    replica,
-                    pool_name: pool_name.clone(),
-                };
-                Arc::new(Replica::new(ident, spec.clone()))
-            })
+        let members: Vec<Member> = (0..spec.transport.replica_count())
+            .map(|replica| spawn_member(&ctx, &spec, replica))
             .collect();
-        let supervisors = replicas
-            .iter()
-            .map(|replica| tokio::spawn(supervisor::supervise(replica.clone(), ctx.clone())))
-            .collect();
+        let replicas = members.iter().map(|m| m.replica.clone()).collect();
         Arc::new(Pool {
             ctx,
-            replicas,
-            supervisors: Mutex::new(supervisors),
+            replicas: ArcSwap::from_pointee(replicas),
+            current: ArcSwap::new(spec),
+            members: Mutex::new(members),
         })
+    }
+
+    /// Change the replica set in place: a stdio pool's `replicas` count, or an HTTP or SSE
+    /// pool's URL list when one list is the other with URLs appended or removed at the end.
+    /// The pool keeps its index, so what the gateway learned about the replicas that stay
+    /// (routing statistics, cached answers, subscriptions) stays valid.
+    ///
+    /// New replicas start in the background, as at [`Pool::start`]. Removed ones (the
+    /// highest indices) leave the routable set at once; their calls in flight may finish
+    /// for up to the pool's request timeout, then they stop.
+    pub fn resize(&self, spec: PoolSpec) -> Result<Resized, ResizeError> {
+        let name = || self.ctx.spec.name.clone();
+        let current = self.current.load_full();
+        if !same_but_replicas(&current, &spec) {
+            return Err(ResizeError::NotResizable(name()));
+        }
+        let (from, to) = (
+            current.transport.replica_count(),
+            spec.transport.replica_count(),
+        );
+        if to == 0 {
+            return Err(ResizeError::Empty(name()));
+        }
+        let spec = Arc::new(spec);
+        let mut members = self.members.lock();
+        let mut replicas: Vec<Arc<Replica>> = self.replicas.load().iter().cloned().collect();
+        let leaving: Vec<Arc<Replica>> = replicas.split_off((to as usize).min(replicas.len()));
+        for index in from..to {
+            let member = spawn_member(&self.ctx, &spec, index);
+            replicas.push(member.replica.clone());
+            members.push(member);
+        }
+        self.replicas.store(Arc::new(replicas));
+        self.current.store(spec);
+        let timeout = self.ctx.spec.request_timeout;
+        for replica in leaving {
+            let Some(at) = members
+                .iter()
+                .position(|m| Arc::ptr_eq(&m.replica, &replica))
+            else {
+                continue;
+            };
+            let member = members.swap_remove(at);
+            tokio::spawn(retire(member, timeout));
+        }
+        Ok(Resized { from, to })
     }
 
     /// The pool's index (its position in the gateway's config).
@@ -158,19 +228,23 @@ impl Pool {
         &self.ctx.spec.name
     }
 
-    /// The spec the pool was started with.
+    /// The spec the pool was started with. Its settings (timeouts, affinity, slots) never
+    /// change in place; its replica set may have ([`Pool::resize`]): [`Pool::replicas`] is the
+    /// current one.
     pub fn spec(&self) -> &PoolSpec {
         &self.ctx.spec
     }
 
-    /// All replicas, ready or not, in index order.
-    pub fn replicas(&self) -> &[Arc<Replica>] {
-        &self.replicas
+    /// The routable replicas, ready or not, in index order (a consistent set: a concurrent
+    /// [`Pool::resize`] publishes a new one).
+    pub fn replicas(&self) -> Guard<Arc<Vec<Arc<Replica>>>> {
+        self.replicas.load()
     }
 
     /// The catalog of a ready replica (replicas are interchangeable); `None` while none is.
     pub fn catalog(&self) -> Option<Arc<Catalog>> {
         self.replicas
+            .load()
             .iter()
             .filter(|r| r.is_ready())
             .find_map(|r| r.catalog())
@@ -194,11 +268,103 @@ impl Pool {
     /// killed if they linger, and reaped.
     pub async fn shutdown(&self) {
         self.ctx.shutdown.cancel();
-        let supervisors = std::mem::take(&mut *self.supervisors.lock());
-        for supervisor in supervisors {
-            let _ = supervisor.await;
+        let members = std::mem::take(&mut *self.members.lock());
+        for member in members {
+            let _ = member.supervisor.await;
         }
     }
+}
+
+/// A replica of `spec` at `index`, under a supervisor of its own.
+fn spawn_member(ctx: &Arc<PoolContext>, spec: &Arc<PoolSpec>, index: u32) -> Member {
+    let ident = ReplicaIdent {
+        pool: ctx.index,
+        replica: index,
+        pool_name: Arc::from(spec.name.as_str()),
+    };
+    let replica = Arc::new(Replica::new(ident, spec.clone()));
+    // A child of the pool's token: the pool's shutdown stops it too.
+    let stop = ctx.shutdown.child_token();
+    let supervisor = tokio::spawn(supervisor::supervise(
+        replica.clone(),
+        ctx.clone(),
+        stop.clone(),
+    ));
+    Member {
+        replica,
+        stop,
+        supervisor,
+    }
+}
+
+/// Pause before a removed replica's in-flight count is trusted: a call that loaded the old
+/// replica set just before the resize may not have reached it yet.
+const RETIRE_SETTLE: Duration = Duration::from_millis(200);
+/// How often a removed replica's in-flight count is checked.
+const RETIRE_POLL: Duration = Duration::from_millis(50);
+
+/// Let a removed replica's calls finish (up to `timeout`), then stop it.
+async fn retire(member: Member, timeout: Duration) {
+    tokio::time::sleep(RETIRE_SETTLE).await;
+    let deadline = tokio::time::Instant::now() + timeout;
+    while member.replica.inflight() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(RETIRE_POLL).await;
+    }
+    member.stop.cancel();
+    let _ = member.supervisor.await;
+    tracing::info!(pool = %member.replica.ident().pool_name, replica = member.replica.index(), "removed replica stopped");
+}
+
+/// Whether `a` and `b` differ at most in the replica set, and in a way [`Pool::resize`] can
+/// apply: any stdio count, or URL lists of which one extends the other.
+fn same_but_replicas(a: &PoolSpec, b: &PoolSpec) -> bool {
+    use crate::config::TransportSpec::{Sse, Stdio, StreamableHttp};
+    let prefix = |x: &[String], y: &[String]| x.starts_with(y) || y.starts_with(x);
+    let transport = match (&a.transport, &b.transport) {
+        (
+            Stdio {
+                command,
+                args,
+                env,
+                cwd,
+                replicas: _,
+            },
+            Stdio {
+                command: c2,
+                args: a2,
+                env: e2,
+                cwd: d2,
+                replicas: _,
+            },
+        ) => command == c2 && args == a2 && env == e2 && cwd == d2,
+        (
+            StreamableHttp { urls, headers },
+            StreamableHttp {
+                urls: u2,
+                headers: h2,
+            },
+        )
+        | (
+            Sse { urls, headers },
+            Sse {
+                urls: u2,
+                headers: h2,
+            },
+        ) => headers == h2 && prefix(urls, u2),
+        _ => false,
+    };
+    fn settings(s: &PoolSpec) -> impl PartialEq + '_ {
+        (
+            &s.name,
+            s.request_timeout,
+            s.init_timeout,
+            s.idle_timeout,
+            s.affinity,
+            s.slots_per_replica,
+            format!("{:?}", s.restart),
+        )
+    }
+    transport && settings(a) == settings(b)
 }
 
 impl Drop for Pool {

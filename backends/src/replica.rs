@@ -349,6 +349,11 @@ impl Replica {
 
     // === supervisor side ===
 
+    /// The spec this replica was started from (its pool's, at the time it was added).
+    pub(crate) fn spec(&self) -> &PoolSpec {
+        &self.spec
+    }
+
     pub(crate) fn ident(&self) -> &ReplicaIdent {
         &self.ident
     }

@@ -59,12 +59,16 @@ enum End {
     Shutdown,
 }
 
-/// Supervise one replica until the pool shuts down.
-pub(crate) async fn supervise(replica: Arc<Replica>, ctx: Arc<PoolContext>) {
+/// Supervise one replica until `stop` (the pool's shutdown, or this replica's removal).
+pub(crate) async fn supervise(
+    replica: Arc<Replica>,
+    ctx: Arc<PoolContext>,
+    stop: CancellationToken,
+) {
     let seed = (u64::from(ctx.index) << 32 | u64::from(replica.index())) ^ 0x7665_6367_6174_6521;
     let mut backoff = Backoff::new(ctx.spec.restart, seed);
     let mut first = true;
-    while !ctx.shutdown.is_cancelled() {
+    while !stop.is_cancelled() {
         if !first {
             ctx.meters.restarts.increment(1);
         }
@@ -72,7 +76,7 @@ pub(crate) async fn supervise(replica: Arc<Replica>, ctx: Arc<PoolContext>) {
         transition(&replica, &ctx, ReplicaState::Starting).await;
         let started = tokio::select! {
             r = tokio::time::timeout(ctx.spec.init_timeout, start(&replica, &ctx)) => r,
-            _ = ctx.shutdown.cancelled() => break,
+            _ = stop.cancelled() => break,
         };
         let end = match started {
             Ok(Ok((connection, catalog))) => {
@@ -84,7 +88,7 @@ pub(crate) async fn supervise(replica: Arc<Replica>, ctx: Arc<PoolContext>) {
                 replica.install(connection.clone(), Arc::new(catalog));
                 transition(&replica, &ctx, ReplicaState::Ready).await;
                 ready_changed(&ctx, 1).await;
-                let end = serve(&replica, &connection, &ctx).await;
+                let end = serve(&replica, &connection, &ctx, &stop).await;
                 replica.uninstall();
                 ready_changed(&ctx, -1).await;
                 let reason = match &end {
@@ -110,7 +114,7 @@ pub(crate) async fn supervise(replica: Arc<Replica>, ctx: Arc<PoolContext>) {
                 transition(&replica, &ctx, ReplicaState::Idle).await;
                 tokio::select! {
                     _ = replica.wake.notified() => { backoff.reset(); continue; }
-                    _ = ctx.shutdown.cancelled() => break,
+                    _ = stop.cancelled() => break,
                 }
             }
             End::Died(reason) => {
@@ -123,7 +127,7 @@ pub(crate) async fn supervise(replica: Arc<Replica>, ctx: Arc<PoolContext>) {
         tracing::debug!(pool = %ctx.spec.name, replica = replica.index(), ?delay, "restarting after backoff");
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
-            _ = ctx.shutdown.cancelled() => break,
+            _ = stop.cancelled() => break,
         }
     }
     if let Some(connection) = replica.uninstall() {
@@ -141,9 +145,14 @@ async fn start(replica: &Replica, ctx: &PoolContext) -> Result<(Arc<Connection>,
         ctx.events.clone(),
         ctx.observer.clone(),
     );
-    let opened = transport::connect(&ctx.spec.transport, &ctx.client, mux.clone(), outbound)
-        .await
-        .map_err(|e| e.to_string())?;
+    let opened = transport::connect(
+        &replica.spec().transport,
+        &ctx.client,
+        mux.clone(),
+        outbound,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     // Until the connection exists, closing the mux is what stops the transport on failure.
     let guard = CloseOnDrop {
         mux: &mux,
@@ -188,7 +197,12 @@ impl Drop for CloseOnDrop<'_> {
 }
 
 /// Serve until the connection dies, fails health, goes idle, or the pool shuts down.
-async fn serve(replica: &Replica, connection: &Connection, ctx: &PoolContext) -> End {
+async fn serve(
+    replica: &Replica,
+    connection: &Connection,
+    ctx: &PoolContext,
+    stop: &CancellationToken,
+) -> End {
     let mux = &connection.mux;
     let idle_timeout = match ctx.spec.transport {
         TransportSpec::Stdio { .. } => ctx.spec.idle_timeout,
@@ -204,7 +218,7 @@ async fn serve(replica: &Replica, connection: &Connection, ctx: &PoolContext) ->
             _ = mux.closed_token().cancelled() => {
                 return End::Died(mux.close_reason().unwrap_or_else(|| "closed".into()));
             }
-            _ = ctx.shutdown.cancelled() => return End::Shutdown,
+            _ = stop.cancelled() => return End::Shutdown,
             _ = mux.list_changed() => refresh(replica, connection, ctx).await,
             _ = ticks.tick() => {
                 let quiet = replica.inflight() == 0 && mux.pending() == 0;

@@ -333,12 +333,77 @@ async fn replicas_are_independent_and_shutdown_reaps_every_child() {
         assert_eq!(text(&r), "x");
     }
     pool.shutdown().await;
-    for replica in pool.replicas() {
+    for replica in pool.replicas().iter() {
         assert_eq!(replica.state(), ReplicaState::Stopped);
     }
     for pid in pids {
         assert!(!process_exists(pid), "child {pid} left behind");
     }
+}
+
+/// Poll until `pool` has `n` ready replicas.
+async fn until_ready(pool: &Pool, n: u32) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while pool.ready_count() != n {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} of {n} replicas ready",
+            pool.ready_count()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn resize_adds_and_removes_replicas_and_keeps_the_ones_that_stay() {
+    let (pool, _events) = ready_pool(demo_stdio("demo", 2)).await;
+    until_ready(&pool, 2).await;
+    let kept: Vec<u32> = pool.replicas().iter().map(|r| r.pid().unwrap()).collect();
+
+    let grown = pool.resize(demo_stdio("demo", 4)).unwrap();
+    assert_eq!((grown.from, grown.to), (2, 4));
+    assert_eq!(pool.replicas().len(), 4);
+    until_ready(&pool, 4).await;
+    let now: Vec<u32> = pool.replicas().iter().map(|r| r.pid().unwrap()).collect();
+    assert_eq!(&now[..2], &kept[..], "the first two are the same processes");
+    assert_eq!(now.iter().collect::<HashSet<_>>().len(), 4);
+
+    // A call in flight on a removed replica finishes; then its process is reaped.
+    let leaving = pool.replicas()[3].clone();
+    let slow = tokio::spawn(async move {
+        leaving
+            .call(call("sleep", serde_json::json!({"ms": 400})))
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let shrunk = pool.resize(demo_stdio("demo", 1)).unwrap();
+    assert_eq!((shrunk.from, shrunk.to), (4, 1));
+    assert_eq!(
+        pool.replicas().len(),
+        1,
+        "removed replicas leave the set at once"
+    );
+    assert!(slow.await.unwrap().is_ok(), "the call in flight finishes");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while now[1..].iter().any(|&pid| process_exists(pid)) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "removed children left behind"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    until_ready(&pool, 1).await;
+    assert_eq!(pool.replicas()[0].pid(), Some(kept[0]));
+
+    // Anything but the replica set cannot change in place; nor can a pool empty itself.
+    let mut other = demo_stdio("demo", 2);
+    other.request_timeout = Duration::from_secs(99);
+    assert!(pool.resize(other).is_err());
+    assert!(pool.resize(stdio_spec("demo", DEMO, &[], 2)).is_err());
+    assert!(pool.resize(demo_stdio("demo", 0)).is_err());
+    assert_eq!(pool.replicas().len(), 1);
+    pool.shutdown().await;
+    assert!(!process_exists(kept[0]));
 }
 
 #[tokio::test]

@@ -653,10 +653,9 @@ pub fn relay_unsolicited(gw: &Gateway, pool: u32, replica: u32, msg: Message) {
                 return;
             };
             for session in gw.sessions.all() {
-                let pinned = crate::router::affinity_pick(p.replicas(), session.affinity_seed);
-                if p.replicas()
-                    .get(pinned)
-                    .is_some_and(|r| r.index() == replica)
+                let replicas = p.replicas();
+                let pinned = crate::router::affinity_pick(&replicas, session.affinity_seed);
+                if replicas.get(pinned).is_some_and(|r| r.index() == replica)
                     && log_wanted(&session, &msg)
                 {
                     session.push(msg.clone());

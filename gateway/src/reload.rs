@@ -13,7 +13,12 @@
 //!    to the pool's `request_timeout_ms`), then their replicas stop.
 //!
 //! A pool whose only change is `cacheable_tools` / `shared_tools` keeps running; its cached
-//! answers are dropped. A changed `policy` takes over with the new [`Live`]: it routes over the
+//! answers are dropped. A pool whose replica set changes (a stdio `replicas` count, or `urls` /
+//! `sse_urls` with URLs appended or removed at the end) is resized in place
+//! ([`Pool::resize`]): it keeps its index, so the routing statistics, cached answers and
+//! subscriptions of the replicas that stay carry over; new replicas start in the background,
+//! removed ones (the highest indices) take no new calls and stop once their calls in flight
+//! finish. Affinity sessions pinned to a replica that stays stay on it (rendezvous hashing). A changed `policy` takes over with the new [`Live`]: it routes over the
 //! same trajectory store (the neighbour evidence carries over), while its own statistics start
 //! empty. Settings read once at start (`listen`, `session_key`, `max_body_bytes`,
 //! `state_dir`) are reported in `restart_required` and keep their old value. Resource
@@ -53,6 +58,8 @@ pub struct ReloadReport {
     pub replaced: Vec<String>,
     /// Pools whose cache settings changed in place.
     pub updated: Vec<String>,
+    /// Pools whose replica set changed in place, as `name: from -> to` replicas.
+    pub resized: Vec<String>,
     /// New or replaced pools not ready when the new configuration went into force (their
     /// tools appear once they are).
     pub not_ready: Vec<String>,
@@ -130,6 +137,24 @@ pub async fn reload(gw: &Arc<Gateway>) -> Result<ReloadReport, ReloadError> {
                     config: entry.clone(),
                 });
             }
+            Some(current)
+                if same_but_replica_set(&current.config, entry)
+                    && let Ok(resized) = current.pool.resize(entry.to_spec()) =>
+            {
+                if current.config.cacheable_tools != entry.cacheable_tools
+                    || current.config.shared_tools != entry.shared_tools
+                {
+                    gw.cache.invalidate_pool(current.pool.index());
+                }
+                report.resized.push(format!(
+                    "{}: {} -> {}",
+                    entry.name, resized.from, resized.to
+                ));
+                pools.push(LivePool {
+                    pool: Arc::clone(&current.pool),
+                    config: entry.clone(),
+                });
+            }
             Some(current) => {
                 let started = gw.start_pool(entry);
                 fresh.push(Arc::clone(&started.pool));
@@ -194,6 +219,22 @@ fn same_upstream(a: &PoolConfig, b: &PoolConfig) -> bool {
     // `cache_invalidation` is not stripped: the pool's observer applies it on the replicas'
     // readers, so changing it starts the pool anew.
     let strip = |p: &PoolConfig| PoolConfig {
+        cacheable_tools: Vec::new(),
+        shared_tools: Vec::new(),
+        ..p.clone()
+    };
+    strip(a) == strip(b)
+}
+
+/// Whether two entries of the same pool differ at most in their replica set (and cache
+/// settings), so the running pool can be resized instead of replaced. Whether the new set is
+/// one [`Pool::resize`] can apply (any stdio count; URL lists of which one extends the other)
+/// is its own check.
+fn same_but_replica_set(a: &PoolConfig, b: &PoolConfig) -> bool {
+    let strip = |p: &PoolConfig| PoolConfig {
+        replicas: None,
+        urls: Vec::new(),
+        sse_urls: Vec::new(),
         cacheable_tools: Vec::new(),
         shared_tools: Vec::new(),
         ..p.clone()

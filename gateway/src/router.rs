@@ -187,11 +187,11 @@ impl Router {
             } = local;
             let features = engine.features(method, name, arguments, features_scratch);
             let (index, decision) = if pool.spec().affinity {
-                (affinity_pick(replicas, affinity_seed), None)
+                (affinity_pick(&replicas, affinity_seed), None)
             } else if replicas.len() == 1 {
                 (0, None)
             } else {
-                fill_candidates(pool, candidates);
+                fill_candidates(pool, &replicas, candidates);
                 let rng = rng.get_or_insert_with(|| {
                     let stream = RNG_STREAMS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     Rng::seed(self.seed ^ stream.wrapping_mul(0x9e37_79b9_7f4a_7c15))
@@ -238,7 +238,7 @@ impl Router {
         let engine = self.engine.load();
         LOCAL.with_borrow_mut(|local| {
             let features = engine.features(method, name, arguments, &mut local.features);
-            fill_candidates(pool, &mut local.candidates);
+            fill_candidates(pool, &pool.replicas(), &mut local.candidates);
             engine.explain(
                 pool.index(),
                 &features,
@@ -294,11 +294,11 @@ impl Router {
     }
 }
 
-/// Replaces `out` with `pool`'s replicas as the policy sees them now.
-fn fill_candidates(pool: &Pool, out: &mut Vec<Candidate>) {
+/// Replaces `out` with `replicas` (one consistent set of `pool`'s) as the policy sees them now.
+fn fill_candidates(pool: &Pool, replicas: &[Arc<Replica>], out: &mut Vec<Candidate>) {
     let slots = pool.spec().slots_per_replica;
     out.clear();
-    out.extend(pool.replicas().iter().map(|r| Candidate {
+    out.extend(replicas.iter().map(|r| Candidate {
         replica: r.index(),
         inflight: r.inflight(),
         slots,

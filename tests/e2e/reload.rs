@@ -385,3 +385,113 @@ fn reload_applies_new_auth_keys_and_sessions_survive() {
     );
     assert_eq!(revoked.status, 401, "a removed key stops working at once");
 }
+
+/// The replica that answered a demo `search_code` call ("… (replica N)").
+fn answering_replica(answer: &Value) -> u64 {
+    let text = answer["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a text answer: {answer}"));
+    let at = text.find("(replica ").expect("the replica in the answer") + "(replica ".len();
+    text[at..]
+        .split(')')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a replica number")
+}
+
+/// `search_code` with a query of its own (so no answer comes from the cache); returns who
+/// answered.
+fn search(gw: &Gateway, session: &str, id: u64) -> u64 {
+    let answer = call(
+        gw,
+        session,
+        id,
+        "search_code",
+        json!({"repo": "vecgate", "query": format!("resize {id}")}),
+    );
+    answering_replica(&answer)
+}
+
+fn pool_health(gw: &Gateway) -> (u64, u64) {
+    let pool = &health(gw)["pools"][0];
+    (
+        pool["replicas"].as_u64().unwrap(),
+        pool["ready"].as_u64().unwrap(),
+    )
+}
+
+#[test]
+fn a_changed_replica_count_resizes_the_pool_in_place() {
+    let sized = |n: u32| {
+        with_admin(GatewayConfig::new(vec![Pool::stdio(
+            "demo",
+            &paths::demo_server_command().unwrap(),
+            n,
+        )]))
+    };
+    let gw = Gateway::serve(&sized(1)).unwrap();
+    let session = session_of(&initialize(&gw, None));
+    // State only the first replica's process holds: it survives a resize, not a restart.
+    let put = call(
+        &gw,
+        &session,
+        1,
+        "kv_put",
+        json!({"key": "kept", "value": "by replica 0"}),
+    );
+    assert!(put["result"]["isError"] != json!(true), "{put}");
+    assert_eq!(search(&gw, &session, 2), 0);
+
+    write_config(&gw, &sized(3).to_toml());
+    let reloaded = admin_reload(&gw);
+    assert_eq!(reloaded.status, 200, "{}", reloaded.text());
+    let report: Value = serde_json::from_slice(&reloaded.body).unwrap();
+    assert_eq!(report["resized"], json!(["demo: 1 -> 3"]), "{report}");
+    assert_eq!(report["replaced"], json!([]), "{report}");
+    assert!(
+        eventually(Duration::from_secs(30), || pool_health(&gw) == (3, 3)),
+        "the new replicas start: {:?}",
+        pool_health(&gw)
+    );
+    // The new replicas get calls (a replica the router has not seen is tried), and the first
+    // replica is the same process: its key is still there.
+    let mut seen = std::collections::BTreeSet::new();
+    for id in 10..90 {
+        seen.insert(search(&gw, &session, id));
+        if seen.len() == 3 {
+            break;
+        }
+    }
+    assert!(seen.len() >= 2, "calls reach the new replicas: {seen:?}");
+    let mut kept = false;
+    for id in 100..160 {
+        let got = call(&gw, &session, id, "kv_get", json!({"key": "kept"}));
+        if got["result"]["content"][0]["text"] == json!("by replica 0") {
+            kept = true;
+            break;
+        }
+    }
+    assert!(kept, "replica 0 kept running through the resize");
+
+    // Shrinking removes the highest index at once: it answers nothing more.
+    write_config(&gw, &sized(2).to_toml());
+    let report: Value = serde_json::from_slice(&admin_reload(&gw).body).unwrap();
+    assert_eq!(report["resized"], json!(["demo: 3 -> 2"]), "{report}");
+    assert_eq!(pool_health(&gw).0, 2);
+    for id in 200..240 {
+        let replica = search(&gw, &session, id);
+        assert!(replica < 2, "a removed replica answered call {id}");
+    }
+    // A change beyond the replica set still replaces the pool.
+    let changed = with_admin(GatewayConfig::new(vec![
+        Pool::stdio("demo", &paths::demo_server_command().unwrap(), 2)
+            .with("request_timeout_ms", "20000"),
+    ]));
+    write_config(&gw, &changed.to_toml());
+    let report: Value = serde_json::from_slice(&admin_reload(&gw).body).unwrap();
+    assert_eq!(
+        (&report["replaced"], &report["resized"]),
+        (&json!(["demo"]), &json!([])),
+        "{report}"
+    );
+}

@@ -141,7 +141,8 @@ impl AnswerCache {
             metrics::counter!("vecgate_cache_stores_refused_total").increment(1);
             return Watch::Failed;
         }
-        let ready: Vec<_> = pool.replicas().iter().filter(|r| r.is_ready()).collect();
+        let replicas = pool.replicas();
+        let ready: Vec<_> = replicas.iter().filter(|r| r.is_ready()).collect();
         let subscribes_at_all = ready.iter().all(|r| {
             r.server()
                 .is_some_and(|s| s.capability_flag("resources", "subscribe"))

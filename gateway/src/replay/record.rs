@@ -170,7 +170,7 @@ async fn record(
     );
     for request in &warmup {
         let target = &targets[request.pool];
-        for replica in target.pool.replicas() {
+        for replica in target.pool.replicas().iter() {
             let _ = replica
                 .call(call(request.method, &request.target, &request.args, args))
                 .await;
