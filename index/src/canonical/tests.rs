@@ -232,7 +232,7 @@ fn plain_run_bytewise(bytes: &[u8]) -> usize {
 fn plain_run_stops_at_the_first_byte_that_needs_work_at_every_offset() {
     let filler = "aé€😀 ~\u{7f}z".as_bytes();
     for stop in [b'"', b'\\', 0x00, 0x1f, b'\n'] {
-        for len in 0..40 {
+        for len in 0..100 {
             let mut bytes: Vec<u8> = filler.iter().cycle().take(len).copied().collect();
             assert_eq!(
                 plain_run(&bytes),
@@ -248,7 +248,7 @@ fn plain_run_stops_at_the_first_byte_that_needs_work_at_every_offset() {
 
 proptest! {
     #[test]
-    fn plain_run_matches_the_byte_loop(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+    fn plain_run_matches_the_byte_loop(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
         prop_assert_eq!(plain_run(&bytes), plain_run_bytewise(&bytes));
     }
 }
