@@ -112,8 +112,17 @@ pub(super) fn main(args: ReplayArgs) -> anyhow::Result<()> {
     );
     for run in &result.runs {
         let secs = run.wall.as_secs_f64().max(1e-9);
+        let store = run.store.map_or(String::new(), |s| {
+            format!(
+                "   store: {} entries, {} outcomes merged, {} memo hits of {} searches",
+                s.entries,
+                s.merges,
+                s.memo_hits,
+                s.memo_hits + s.memo_misses
+            )
+        });
         println!(
-            "  {:<16} {:>10.0} simulated req/s",
+            "  {:<16} {:>10.0} simulated req/s{store}",
             run.policy,
             requests as f64 / secs
         );

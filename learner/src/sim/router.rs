@@ -13,6 +13,7 @@ use crate::engine::{Engine, FeatureScratch, RouteScratch};
 use crate::policy::{Candidate, Decision, Outcome, RequestFeatures, RouteQuery, RoutingPolicy};
 use crate::rng::Rng;
 use crate::time::Nanos;
+use vecgate_index::store::StoreStats;
 
 /// One routing decision's inputs, as the simulator knows them.
 #[derive(Clone, Copy, Debug)]
@@ -57,6 +58,11 @@ pub trait SimRouter {
     fn learn(&mut self, workload: &Workload, completion: &Completion);
     /// The background loop, called once per virtual second.
     fn tick(&mut self, now: Nanos);
+    /// The shape of the trajectory store behind the policy, if it has one (reported beside
+    /// the run, not part of its figures).
+    fn store_stats(&self) -> Option<StoreStats> {
+        None
+    }
 }
 
 /// A bare policy fed precomputed features.
@@ -240,6 +246,14 @@ impl SimRouter for EngineRouter {
 
     fn tick(&mut self, now: Nanos) {
         self.engine.background_tick(now);
+    }
+
+    fn store_stats(&self) -> Option<StoreStats> {
+        // Content-blind policies never record: no store worth reporting.
+        self.engine
+            .policy()
+            .uses_evidence()
+            .then(|| self.engine.store().stats())
     }
 }
 

@@ -19,7 +19,7 @@ use super::stats::{PolicySummary, Window, round};
 use super::workload::Workload;
 use crate::engine::{Engine, EngineConfig, routing_store_config};
 use crate::policy::{PolicyConfig, build};
-use vecgate_index::store::{Crossover, Indexing, StoreConfig};
+use vecgate_index::store::{Crossover, Indexing, StoreConfig, StoreStats};
 
 /// Builds the router a policy runs in (a bare policy, or the engine around it).
 pub type RouterFactory<'a> =
@@ -92,6 +92,8 @@ pub struct PolicyRun {
     pub latency_ms: Vec<f32>,
     /// Wall-clock time the run took (not part of any deterministic output).
     pub wall: Duration,
+    /// The trajectory store at the end of the run, for policies routing on one.
+    pub store: Option<StoreStats>,
 }
 
 impl PolicyRun {
@@ -172,6 +174,7 @@ pub fn replay(
                 progress(index, done)
             });
             let wall = started.elapsed();
+            let store = router.store_stats();
             let (summary, timeline, latency_ms) = recorder.finish(&replicas, cfg.windows);
             *results[index].lock() = Some(PolicyRun {
                 policy: policies[index].clone(),
@@ -179,6 +182,7 @@ pub fn replay(
                 timeline,
                 latency_ms,
                 wall,
+                store,
             });
         }
     };
