@@ -13,6 +13,7 @@ use crate::telemetry::Meters;
 use crate::transport::http;
 use arc_swap::{ArcSwap, Guard};
 use parking_lot::Mutex;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -85,8 +86,11 @@ pub struct Pool {
     /// The spec of the current replica set (`ctx.spec` is the one the pool started with; the
     /// two differ at most in the replica set).
     current: ArcSwap<PoolSpec>,
-    /// Every running replica's supervisor, removed ones included until they stop.
+    /// Every routable replica's supervisor.
     members: Mutex<Vec<Member>>,
+    /// Removed replicas still draining, by index: the task that stops each one. A replica
+    /// added later at the same index starts only after it (see [`Pool::resize`]).
+    retiring: Mutex<HashMap<u32, JoinHandle<()>>>,
 }
 
 /// One replica's supervisor and the token that stops it alone.
@@ -161,7 +165,7 @@ impl Pool {
             meters: Meters::new(&spec.name),
         });
         let members: Vec<Member> = (0..spec.transport.replica_count())
-            .map(|replica| spawn_member(&ctx, &spec, replica))
+            .map(|replica| spawn_member(&ctx, &spec, replica, None))
             .collect();
         let replicas = members.iter().map(|m| m.replica.clone()).collect();
         Arc::new(Pool {
@@ -169,6 +173,7 @@ impl Pool {
             replicas: ArcSwap::from_pointee(replicas),
             current: ArcSwap::new(spec),
             members: Mutex::new(members),
+            retiring: Mutex::new(HashMap::new()),
         })
     }
 
@@ -179,7 +184,10 @@ impl Pool {
     ///
     /// New replicas start in the background, as at [`Pool::start`]. Removed ones (the
     /// highest indices) leave the routable set at once; their calls in flight may finish
-    /// for up to the pool's request timeout, then they stop.
+    /// for up to the pool's request timeout, then they stop. A replica added at an index
+    /// whose previous holder is still draining (a shrink followed at once by a grow) is
+    /// routable but not ready until that holder has stopped: two live replicas never share
+    /// an index, which names them in routing statistics, sessions and server requests.
     pub fn resize(&self, spec: PoolSpec) -> Result<Resized, ResizeError> {
         let name = || self.ctx.spec.name.clone();
         let current = self.current.load_full();
@@ -195,10 +203,12 @@ impl Pool {
         }
         let spec = Arc::new(spec);
         let mut members = self.members.lock();
+        let mut retiring = self.retiring.lock();
+        retiring.retain(|_, task| !task.is_finished());
         let mut replicas: Vec<Arc<Replica>> = self.replicas.load().iter().cloned().collect();
         let leaving: Vec<Arc<Replica>> = replicas.split_off((to as usize).min(replicas.len()));
         for index in from..to {
-            let member = spawn_member(&self.ctx, &spec, index);
+            let member = spawn_member(&self.ctx, &spec, index, retiring.remove(&index));
             replicas.push(member.replica.clone());
             members.push(member);
         }
@@ -213,7 +223,8 @@ impl Pool {
                 continue;
             };
             let member = members.swap_remove(at);
-            tokio::spawn(retire(member, timeout));
+            let index = member.replica.index();
+            retiring.insert(index, tokio::spawn(retire(member, timeout)));
         }
         Ok(Resized { from, to })
     }
@@ -269,14 +280,24 @@ impl Pool {
     pub async fn shutdown(&self) {
         self.ctx.shutdown.cancel();
         let members = std::mem::take(&mut *self.members.lock());
+        let retiring = std::mem::take(&mut *self.retiring.lock());
         for member in members {
             let _ = member.supervisor.await;
+        }
+        for (_, task) in retiring {
+            let _ = task.await;
         }
     }
 }
 
-/// A replica of `spec` at `index`, under a supervisor of its own.
-fn spawn_member(ctx: &Arc<PoolContext>, spec: &Arc<PoolSpec>, index: u32) -> Member {
+/// A replica of `spec` at `index`, under a supervisor of its own. With `predecessor` (the
+/// task stopping a removed replica that had this index), the supervisor waits for it first.
+fn spawn_member(
+    ctx: &Arc<PoolContext>,
+    spec: &Arc<PoolSpec>,
+    index: u32,
+    predecessor: Option<JoinHandle<()>>,
+) -> Member {
     let ident = ReplicaIdent {
         pool: ctx.index,
         replica: index,
@@ -285,11 +306,21 @@ fn spawn_member(ctx: &Arc<PoolContext>, spec: &Arc<PoolSpec>, index: u32) -> Mem
     let replica = Arc::new(Replica::new(ident, spec.clone()));
     // A child of the pool's token: the pool's shutdown stops it too.
     let stop = ctx.shutdown.child_token();
-    let supervisor = tokio::spawn(supervisor::supervise(
-        replica.clone(),
-        ctx.clone(),
-        stop.clone(),
-    ));
+    let supervised = supervisor::supervise(replica.clone(), ctx.clone(), stop.clone());
+    let supervisor = match predecessor {
+        None => tokio::spawn(supervised),
+        Some(predecessor) => {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                // Always awaited, even when this replica is stopped meanwhile, so whoever
+                // waits for this supervisor (a shutdown) also waits for the old process.
+                let _ = predecessor.await;
+                if !stop.is_cancelled() {
+                    supervised.await;
+                }
+            })
+        }
+    };
     Member {
         replica,
         stop,

@@ -407,6 +407,63 @@ async fn resize_adds_and_removes_replicas_and_keeps_the_ones_that_stay() {
 }
 
 #[tokio::test]
+async fn a_replica_regrown_at_a_draining_index_starts_after_the_old_one_stops() {
+    let (pool, _events) = ready_pool(demo_stdio("demo", 2)).await;
+    until_ready(&pool, 2).await;
+    let old = pool.replicas()[1].clone();
+    let old_pid = old.pid().unwrap();
+    let slow = tokio::spawn(async move {
+        old.call(call("sleep", serde_json::json!({"ms": 1500})))
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    pool.resize(demo_stdio("demo", 1)).unwrap();
+    pool.resize(demo_stdio("demo", 2)).unwrap();
+    assert_eq!(
+        pool.replicas().len(),
+        2,
+        "index 1 is routable again at once"
+    );
+
+    // While the old holder of index 1 drains its call, the new one does not start: two
+    // live processes never answer for the same replica index.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(
+        process_exists(old_pid),
+        "the call in flight keeps the old process"
+    );
+    let new = pool.replicas()[1].clone();
+    assert!(!new.is_ready(), "the new replica waits for the old one");
+    assert_eq!(new.pid(), None);
+    assert_eq!(pool.replicas().iter().filter(|r| r.is_ready()).count(), 1);
+
+    assert!(slow.await.unwrap().is_ok(), "the draining call finishes");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !new.is_ready() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the new replica never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!process_exists(old_pid), "the old process is reaped first");
+    let new_pid = pool.replicas()[1].pid().unwrap();
+    assert_ne!(new_pid, old_pid);
+    let answer = pool.replicas()[1]
+        .call(call("echo", serde_json::json!({"text": "again"})))
+        .await;
+    assert!(answer.is_ok(), "{answer:?}");
+
+    // Shrink and grow again, then shut down while the new one waits: shutdown waits for both.
+    pool.resize(demo_stdio("demo", 1)).unwrap();
+    pool.resize(demo_stdio("demo", 2)).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), pool.shutdown())
+        .await
+        .expect("shutdown is prompt");
+    assert!(!process_exists(new_pid));
+}
+
+#[tokio::test]
 async fn a_pool_that_cannot_start_never_blocks() {
     let (tx, mut events) = mpsc::channel(64);
     let spec = stdio_spec("broken", "/nonexistent/mcp-server", &[], 1);
