@@ -263,27 +263,58 @@ impl Engine {
             raw
         };
         let key = request_key(method, name, canonical).as_u64();
-        let tool = tool_key(method, name);
         let size = u32::try_from(raw.len()).unwrap_or(u32::MAX);
-        let mut embedded = false;
-        if self.policy.uses_evidence() {
-            scratch.embedding.resize(self.embedder.dim(), 0.0);
-            let view = RequestView {
-                method,
-                name,
-                arguments: args_raw_json,
-            };
-            embedded = self.embedder.embed(&view, &mut scratch.embedding).is_ok();
-            if !embedded {
-                self.embed_errors.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        let embedded = self.embed_into(method, name, args_raw_json, &mut scratch.embedding);
         RequestFeatures {
             embedding: if embedded { &scratch.embedding } else { &[] },
             key,
-            tool,
+            tool: tool_key(method, name),
             size,
         }
+    }
+
+    /// [`Engine::features`] of arguments already in canonical form (as a compiled replay
+    /// workload keeps them): the same features, without canonicalising a second time.
+    pub fn features_canonical<'a>(
+        &self,
+        method: &str,
+        name: Option<&str>,
+        canonical_args: Option<&str>,
+        scratch: &'a mut FeatureScratch,
+    ) -> RequestFeatures<'a> {
+        let canonical = canonical_args.unwrap_or("");
+        let embedded = self.embed_into(method, name, canonical_args, &mut scratch.embedding);
+        RequestFeatures {
+            embedding: if embedded { &scratch.embedding } else { &[] },
+            key: request_key(method, name, canonical).as_u64(),
+            tool: tool_key(method, name),
+            size: u32::try_from(canonical.len()).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// Embeds the request into `embedding` when the policy uses evidence; false when it does
+    /// not or embedding failed (counted).
+    fn embed_into(
+        &self,
+        method: &str,
+        name: Option<&str>,
+        arguments: Option<&str>,
+        embedding: &mut Vec<f32>,
+    ) -> bool {
+        if !self.policy.uses_evidence() {
+            return false;
+        }
+        embedding.resize(self.embedder.dim(), 0.0);
+        let view = RequestView {
+            method,
+            name,
+            arguments,
+        };
+        let embedded = self.embedder.embed(&view, embedding).is_ok();
+        if !embedded {
+            self.embed_errors.fetch_add(1, Ordering::Relaxed);
+        }
+        embedded
     }
 
     /// Fills `scratch.evidence` with the neighbours' per-replica statistics in `pool`.

@@ -65,6 +65,50 @@ fn features_key_canonically_and_embed_only_for_content_aware_policies() {
 }
 
 #[test]
+fn features_of_canonical_arguments_equal_the_features_of_the_raw_ones() {
+    let e = engine("vector");
+    let (mut s, mut t) = (FeatureScratch::default(), FeatureScratch::default());
+    let cases: [(&str, Option<&str>, Option<&str>); 4] = [
+        (
+            "tools/call",
+            Some("weather"),
+            Some(r#"{ "days": 3, "city": "Oslo" }"#),
+        ),
+        (
+            "tools/call",
+            Some("weather"),
+            Some(r#"{"q":"\u00e9t\u00e9","n":1.50}"#),
+        ),
+        ("resources/read", Some("file:///a.txt"), None),
+        ("ping", None, None),
+    ];
+    for (method, name, raw) in cases {
+        let canonical = raw.map(|r| {
+            let mut out = String::new();
+            vecgate_index::canonical::Canonicalizer::default()
+                .canonicalize(r, &mut out)
+                .unwrap();
+            out
+        });
+        let a = e.features(method, name, canonical.as_deref(), &mut s);
+        let b = e.features_canonical(method, name, canonical.as_deref(), &mut t);
+        assert_eq!(
+            (a.key, a.tool, a.size),
+            (b.key, b.tool, b.size),
+            "{method} {raw:?}"
+        );
+        assert_eq!(a.embedding, b.embedding, "{method} {raw:?}");
+        if let Some(raw) = raw {
+            let from_raw = e.features(method, name, Some(raw), &mut s).key;
+            assert_eq!(
+                from_raw, b.key,
+                "the key of the raw text is the canonical one's"
+            );
+        }
+    }
+}
+
+#[test]
 fn route_and_learn_fill_the_store_and_the_policy_uses_its_evidence() {
     let e = engine("knn");
     let candidates = healthy(3);

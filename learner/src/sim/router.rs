@@ -189,9 +189,11 @@ impl SimRouter for EngineRouter {
         };
         let name = (!text.target.is_empty()).then_some(text.target.as_str());
         let args = (!text.args.is_empty()).then_some(text.args.as_str());
+        // The workload keeps arguments canonical already: canonicalising them again per
+        // policy was a fifth of a learned policy's replay.
         let features = self
             .engine
-            .features(&text.method, name, args, &mut self.features);
+            .features_canonical(&text.method, name, args, &mut self.features);
         let mut embedding = self.spare.pop().unwrap_or_default();
         embedding.clear();
         embedding.extend_from_slice(features.embedding);
@@ -232,9 +234,9 @@ impl SimRouter for EngineRouter {
             Some(text) => {
                 let name = (!text.target.is_empty()).then_some(text.target.as_str());
                 let args = (!text.args.is_empty()).then_some(text.args.as_str());
-                let features = self
-                    .engine
-                    .features(&text.method, name, args, &mut self.features);
+                let features =
+                    self.engine
+                        .features_canonical(&text.method, name, args, &mut self.features);
                 self.engine.learn(&outcome(pool, c, &features));
             }
             None => {
