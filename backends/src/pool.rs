@@ -309,17 +309,13 @@ fn spawn_member(
     let supervised = supervisor::supervise(replica.clone(), ctx.clone(), stop.clone());
     let supervisor = match predecessor {
         None => tokio::spawn(supervised),
-        Some(predecessor) => {
-            let stop = stop.clone();
-            tokio::spawn(async move {
-                // Always awaited, even when this replica is stopped meanwhile, so whoever
-                // waits for this supervisor (a shutdown) also waits for the old process.
-                let _ = predecessor.await;
-                if !stop.is_cancelled() {
-                    supervised.await;
-                }
-            })
-        }
+        Some(predecessor) => tokio::spawn(async move {
+            // Always awaited, even when this replica is stopped meanwhile, so whoever waits
+            // for this supervisor (a shutdown) also waits for the old process. A supervisor
+            // whose token is already cancelled only marks its replica stopped.
+            let _ = predecessor.await;
+            supervised.await;
+        }),
     };
     Member {
         replica,

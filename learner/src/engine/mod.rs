@@ -264,13 +264,14 @@ impl Engine {
         };
         let key = request_key(method, name, canonical).as_u64();
         let size = u32::try_from(raw.len()).unwrap_or(u32::MAX);
-        let embedded = self.embed_into(method, name, args_raw_json, &mut scratch.embedding);
-        RequestFeatures {
-            embedding: if embedded { &scratch.embedding } else { &[] },
+        self.assemble(
+            method,
+            name,
+            args_raw_json,
             key,
-            tool: tool_key(method, name),
             size,
-        }
+            &mut scratch.embedding,
+        )
     }
 
     /// [`Engine::features`] of arguments already in canonical form (as a compiled replay
@@ -283,38 +284,49 @@ impl Engine {
         scratch: &'a mut FeatureScratch,
     ) -> RequestFeatures<'a> {
         let canonical = canonical_args.unwrap_or("");
-        let embedded = self.embed_into(method, name, canonical_args, &mut scratch.embedding);
-        RequestFeatures {
-            embedding: if embedded { &scratch.embedding } else { &[] },
-            key: request_key(method, name, canonical).as_u64(),
-            tool: tool_key(method, name),
-            size: u32::try_from(canonical.len()).unwrap_or(u32::MAX),
-        }
+        let key = request_key(method, name, canonical).as_u64();
+        let size = u32::try_from(canonical.len()).unwrap_or(u32::MAX);
+        self.assemble(
+            method,
+            name,
+            canonical_args,
+            key,
+            size,
+            &mut scratch.embedding,
+        )
     }
 
-    /// Embeds the request into `embedding` when the policy uses evidence; false when it does
-    /// not or embedding failed (counted).
-    fn embed_into(
+    /// The features around `key` and `size`: the tool key, and the request embedded into
+    /// `embedding` when the policy uses evidence (empty when it does not, or when embedding
+    /// failed, which is counted).
+    fn assemble<'a>(
         &self,
         method: &str,
         name: Option<&str>,
         arguments: Option<&str>,
-        embedding: &mut Vec<f32>,
-    ) -> bool {
-        if !self.policy.uses_evidence() {
-            return false;
+        key: u64,
+        size: u32,
+        embedding: &'a mut Vec<f32>,
+    ) -> RequestFeatures<'a> {
+        let mut embedded = false;
+        if self.policy.uses_evidence() {
+            embedding.resize(self.embedder.dim(), 0.0);
+            let view = RequestView {
+                method,
+                name,
+                arguments,
+            };
+            embedded = self.embedder.embed(&view, embedding).is_ok();
+            if !embedded {
+                self.embed_errors.fetch_add(1, Ordering::Relaxed);
+            }
         }
-        embedding.resize(self.embedder.dim(), 0.0);
-        let view = RequestView {
-            method,
-            name,
-            arguments,
-        };
-        let embedded = self.embedder.embed(&view, embedding).is_ok();
-        if !embedded {
-            self.embed_errors.fetch_add(1, Ordering::Relaxed);
+        RequestFeatures {
+            embedding: if embedded { embedding } else { &[] },
+            key,
+            tool: tool_key(method, name),
+            size,
         }
-        embedded
     }
 
     /// Fills `scratch.evidence` with the neighbours' per-replica statistics in `pool`.
