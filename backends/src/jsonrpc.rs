@@ -348,16 +348,16 @@ fn classify(e: serde_json::Error) -> EnvelopeError {
 #[derive(Debug, Default, Deserialize)]
 pub struct ParamsPeek<'a> {
     /// `tools/call` and `prompts/get`: the tool or prompt name.
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "borrowed_str")]
     pub name: Option<Cow<'a, str>>,
     /// `resources/*`: the resource URI.
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "borrowed_str")]
     pub uri: Option<Cow<'a, str>>,
     /// `tools/call`: the arguments, raw.
     #[serde(default, borrow)]
     pub arguments: Option<&'a RawValue>,
     /// List methods: the pagination cursor.
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "borrowed_str")]
     pub cursor: Option<Cow<'a, str>>,
     /// `notifications/cancelled`: the id of the request to cancel.
     #[serde(default, rename = "requestId", borrow)]
@@ -373,6 +373,45 @@ pub struct ParamsPeek<'a> {
     pub reference: Option<&'a RawValue>,
 }
 
+/// An optional string borrowed from the input unless it has escapes. (serde borrows a bare
+/// `Cow<str>` field marked `borrow`, but copies one inside an `Option`: every name and URI
+/// read for routing was an allocation.)
+fn borrowed_str<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+    struct Str;
+    impl<'de> serde::de::Visitor<'de> for Str {
+        type Value = Cow<'de, str>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(Cow::Borrowed(v))
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Cow::Owned(v.to_owned()))
+        }
+        fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+            Ok(Cow::Owned(v))
+        }
+    }
+    struct Optional;
+    impl<'de> serde::de::Visitor<'de> for Optional {
+        type Value = Option<Cow<'de, str>>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string or null")
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_str(Str).map(Some)
+        }
+    }
+    d.deserialize_option(Optional)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -384,6 +423,20 @@ mod tests {
         assert_eq!(msg.kind(), Kind::Request);
         assert_eq!(msg.to_bytes(), text.to_vec());
         assert_eq!(msg.peek_params().name.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn peeked_names_are_borrowed_unless_escaped() {
+        let msg = Message::parse(
+            br#"{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"name":"a","uri":"file:\/x","cursor":null}}"#,
+        )
+        .unwrap();
+        let peek = msg.peek_params();
+        assert!(matches!(peek.name, Some(Cow::Borrowed("a"))));
+        assert!(matches!(peek.uri, Some(Cow::Owned(ref u)) if u == "file:/x"));
+        assert_eq!(peek.cursor, None);
+        let bad = Message::parse(br#"{"jsonrpc":"2.0","id":1,"method":"x","params":{"name":7}}"#);
+        assert_eq!(bad.unwrap().peek_params().name, None);
     }
 
     #[test]
