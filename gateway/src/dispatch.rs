@@ -190,6 +190,12 @@ async fn route_request(
             // Read after the miss: a write invalidating the pool from here on makes this
             // call's answer unstorable (it may predate the write).
             let generation = gw.cache.generation();
+            // The fields just read are what routing keys on: passed on as positions in `params`
+            // rather than read again, unless renaming rewrites `params`.
+            let routing = match (&params, route.renamed) {
+                (Some(p), false) => RoutingKey::within(p.get(), &name, peek.arguments),
+                _ => RoutingKey::Read,
+            };
             let params = match (&params, route.renamed) {
                 (Some(p), true) => Some(
                     rename_params(p, &route.upstream)
@@ -198,7 +204,7 @@ async fn route_request(
                 _ => params,
             };
             drop(catalog);
-            let answer = forward(gw, session, pool, method, params, events).await;
+            let answer = forward(gw, session, pool, method, params, routing, events).await;
             if let (Some(key), Ok(result)) = (&cache_key, &answer)
                 && !is_input_required(result)
             {
@@ -250,7 +256,7 @@ async fn route_request(
                 _ => Watch::Failed,
             };
             let generation = gw.cache.generation();
-            let answer = forward(gw, session, pool, method, params, events).await;
+            let answer = forward(gw, session, pool, method, params, RoutingKey::Read, events).await;
             if let (Some(key), Ok(result)) = (&read_key, &answer)
                 && watched != Watch::Failed
                 && !is_input_required(result)
@@ -297,7 +303,7 @@ async fn route_request(
                 ),
                 (p, _) => p,
             };
-            forward(gw, session, pool, method, params, events).await
+            forward(gw, session, pool, method, params, RoutingKey::Read, events).await
         }
         _ => Err(ErrorObject::new(
             code::METHOD_NOT_FOUND,
@@ -352,6 +358,58 @@ fn routing_fields<'a>(
         _ => peek.name,
     };
     (name, peek.arguments.map(|a| a.get()))
+}
+
+/// Where [`forward`] finds the name and arguments that routing keys on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum RoutingKey {
+    /// Read them from `params` ([`routing_fields`]).
+    Read,
+    /// Already read by the caller: byte ranges of the name's text and the raw arguments within
+    /// `params`, which is forwarded unchanged.
+    At {
+        name: std::ops::Range<usize>,
+        arguments: Option<std::ops::Range<usize>>,
+    },
+}
+
+impl RoutingKey {
+    /// The positions of `name` and `arguments`, both borrowed from `params`; [`RoutingKey::Read`]
+    /// when either is not (a name with escapes is unescaped into a copy).
+    fn within(params: &str, name: &str, arguments: Option<&RawValue>) -> RoutingKey {
+        let (Some(name), Some(arguments)) = (
+            span_within(params, name),
+            arguments.map_or(Some(None), |a| span_within(params, a.get()).map(Some)),
+        ) else {
+            return RoutingKey::Read;
+        };
+        RoutingKey::At { name, arguments }
+    }
+
+    /// The name and raw arguments in `params`.
+    fn fields<'a>(
+        &self,
+        method: &str,
+        params: Option<&'a RawValue>,
+    ) -> (Option<Cow<'a, str>>, Option<&'a str>) {
+        match (self, params) {
+            (RoutingKey::At { name, arguments }, Some(params)) => {
+                let text = params.get();
+                (
+                    text.get(name.clone()).map(Cow::Borrowed),
+                    arguments.clone().and_then(|a| text.get(a)),
+                )
+            }
+            _ => routing_fields(method, params),
+        }
+    }
+}
+
+/// The byte range `part` occupies in `whole`, if it is a slice of it.
+fn span_within(whole: &str, part: &str) -> Option<std::ops::Range<usize>> {
+    let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
+    let end = start + part.len();
+    (end <= whole.len()).then_some(start..end)
 }
 
 fn invalid_params(message: String) -> ErrorObject {
@@ -430,6 +488,7 @@ async fn forward(
     pool_index: u32,
     method: &str,
     params: Option<Box<RawValue>>,
+    routing: RoutingKey,
     events: &EventSink,
 ) -> Answer {
     // A pool removed by a reload since the catalog was read: unavailable, not an internal error.
@@ -440,7 +499,7 @@ async fn forward(
         )
     })?;
     let peek = params.as_deref().map(|p| p.get());
-    let (name, arguments) = routing_fields(method, params.as_deref());
+    let (name, arguments) = routing.fields(method, params.as_deref());
     let routed = gw
         .router
         .pick(
@@ -667,5 +726,57 @@ pub fn relay_unsolicited(gw: &Gateway, pool: u32, replica: u32, msg: Message) {
             // client; relaying them to everyone would be cross-talk.
             tracing::debug!(pool, replica, method = ?msg.method, "unsolicited upstream notification");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(text: &str) -> Box<RawValue> {
+        RawValue::from_string(text.to_owned()).expect("valid JSON")
+    }
+
+    /// The positions a caller hands on give exactly what reading `params` again would.
+    #[test]
+    fn routing_key_positions_read_what_params_hold() {
+        for text in [
+            r#"{"name":"echo","arguments":{"text":"hello"}}"#,
+            r#"{"arguments":[1,2],"name":"a.b/c-d","_meta":{"progressToken":1}}"#,
+            r#"{"name":"no-arguments"}"#,
+        ] {
+            let params = raw(text);
+            let peek = peek(Some(&params)).ok().expect("peek");
+            let name = peek.name.clone().expect("name");
+            let key = RoutingKey::within(params.get(), &name, peek.arguments);
+            assert!(matches!(key, RoutingKey::At { .. }), "{text}");
+            assert_eq!(
+                key.fields("tools/call", Some(&params)),
+                routing_fields("tools/call", Some(&params)),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unescaped_copy_of_the_name_is_read_again() {
+        let params = raw(r#"{"name":"a\u0062c","arguments":{}}"#);
+        let peek = peek(Some(&params)).ok().expect("peek");
+        let name = peek.name.clone().expect("name");
+        assert_eq!(name, "abc");
+        let key = RoutingKey::within(params.get(), &name, peek.arguments);
+        assert_eq!(key, RoutingKey::Read);
+        assert_eq!(
+            key.fields("tools/call", Some(&params)).0.as_deref(),
+            Some("abc")
+        );
+    }
+
+    #[test]
+    fn a_slice_from_elsewhere_has_no_position() {
+        let whole = String::from("{\"name\":\"x\"}");
+        let other = String::from("x");
+        assert_eq!(span_within(&whole, &whole[9..10]), Some(9..10));
+        assert_eq!(span_within(&whole, &other), None);
     }
 }
