@@ -261,9 +261,11 @@ impl Pool {
             .find_map(|r| r.catalog())
     }
 
-    /// How many replicas are ready now.
+    /// How many routable replicas are ready now. A replica a [`Pool::resize`] removed is not
+    /// counted while it drains its calls in flight, although it still answers them.
     pub fn ready_count(&self) -> u32 {
-        *self.ctx.ready.borrow()
+        let ready = self.replicas.load().iter().filter(|r| r.is_ready()).count();
+        u32::try_from(ready).unwrap_or(u32::MAX)
     }
 
     /// Wait until at least one replica is ready; false if none is within `timeout`.

@@ -383,6 +383,11 @@ async fn resize_adds_and_removes_replicas_and_keeps_the_ones_that_stay() {
         1,
         "removed replicas leave the set at once"
     );
+    assert_eq!(
+        pool.ready_count(),
+        1,
+        "a draining replica is not counted ready"
+    );
     assert!(slow.await.unwrap().is_ok(), "the call in flight finishes");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while now[1..].iter().any(|&pid| process_exists(pid)) {
