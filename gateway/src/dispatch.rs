@@ -377,11 +377,12 @@ impl RoutingKey {
     /// The positions of `name` and `arguments`, both borrowed from `params`; [`RoutingKey::Read`]
     /// when either is not (a name with escapes is unescaped into a copy).
     fn within(params: &str, name: &str, arguments: Option<&RawValue>) -> RoutingKey {
-        let (Some(name), Some(arguments)) = (
-            span_within(params, name),
-            arguments.map_or(Some(None), |a| span_within(params, a.get()).map(Some)),
-        ) else {
+        let Some(name) = span_within(params, name) else {
             return RoutingKey::Read;
+        };
+        let arguments = match arguments.map(|a| span_within(params, a.get())) {
+            Some(None) => return RoutingKey::Read,
+            found => found.flatten(),
         };
         RoutingKey::At { name, arguments }
     }
