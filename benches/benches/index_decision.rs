@@ -117,6 +117,15 @@ fn report(n: usize) {
     let config = StoreConfig {
         crossover: Crossover::Auto,
         max_entries: 2_000_000,
+        // Overridable for tuning, as in `index_search`.
+        target_recall: match std::env::var("VECGATE_BENCH_TARGET_RECALL") {
+            Ok(v) if v == "none" => None,
+            Ok(v) => Some(
+                v.parse()
+                    .expect("VECGATE_BENCH_TARGET_RECALL: a number or none"),
+            ),
+            Err(_) => StoreConfig::default().target_recall,
+        },
         ..StoreConfig::default()
     };
     let store = TrajectoryStore::from_vectors(config, &rows).expect("store");
@@ -124,13 +133,17 @@ fn report(n: usize) {
     store.flush();
     let stats = store.stats();
     println!(
-        "index_decision N={n}: store ready in {:.1}s, Auto uses {}",
+        "index_decision N={n}: store ready in {:.1}s, Auto uses {}, ef {} (sampled recall@10 {})",
         t.elapsed().as_secs_f64(),
         if stats.graph_in_use {
             "the graph"
         } else {
             "the flat scan"
-        }
+        },
+        stats.search_ef,
+        stats
+            .sampled_recall
+            .map_or("none".to_string(), |r| format!("{r:.3}")),
     );
     let cache = ExactCache::new(ExactCacheConfig::default());
     let mut d = Decider {

@@ -49,6 +49,12 @@ pub struct StoreConfig {
     pub graph: GraphBackend,
     /// Flat scan vs graph.
     pub crossover: Crossover,
+    /// With [`Crossover::Auto`], the recall@10 the graph search is tuned to: each calibration
+    /// measures it on a sample of stored rows (leave-one-out, against the exact scan) and
+    /// searches from then on with the smallest `ef` up to [`HnswParams::ef_search`] that
+    /// reaches it (the configured `ef` when none does). `None` always uses the configured
+    /// `ef`. Searches given an explicit `ef` (`search_ef`, `search_memo_ef`) keep it.
+    pub target_recall: Option<f32>,
     /// Background or inline graph maintenance.
     pub indexing: Indexing,
     /// Rows left outside the graph before the indexer inserts them (they are flat-scanned until
@@ -77,6 +83,9 @@ impl Default for StoreConfig {
             hnsw: HnswParams::default(),
             graph: GraphBackend::default(),
             crossover: Crossover::Auto,
+            // The 0.95 plus a margin for the sample's error (128 queries × 10
+            // neighbours: a standard error of ~0.006 at 0.95).
+            target_recall: Some(0.96),
             indexing: Indexing::Background,
             graph_batch: 256,
             max_unindexed: 1024,
@@ -107,6 +116,11 @@ impl StoreConfig {
         }
         if self.hnsw.ef_construction == 0 || self.hnsw.ef_search == 0 {
             return bad("hnsw.ef_*", "must be > 0");
+        }
+        if let Some(r) = self.target_recall
+            && !(r > 0.0 && r <= 1.0)
+        {
+            return bad("target_recall", "must be in (0, 1]");
         }
         if self.graph_batch == 0 {
             return bad("graph_batch", "must be > 0");

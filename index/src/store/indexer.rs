@@ -18,8 +18,8 @@ use std::time::Instant;
 /// many rows takes a few microseconds).
 pub(crate) const AUTO_MIN_GRAPH: u32 = 4096;
 
-/// Queries timed per calibration.
-const CALIBRATION_QUERIES: usize = 64;
+/// Sample rows per calibration (recall measured and both paths timed on them).
+const CALIBRATION_QUERIES: usize = 128;
 
 pub(crate) fn run(shared: Arc<Shared>) {
     loop {
@@ -66,8 +66,6 @@ pub(crate) fn step(shared: &Shared, all: bool) -> bool {
     // Rows dead when reached are left out of the graph; tombstones never come back to life, so
     // at publish time "dead now" minus "skipped" is the tombstones the graph holds.
     let from = if rebuild { 0 } else { view.graph_len };
-    let mut skipped = 0u32;
-    let mut from_published = from;
     let mut graph = match (&view.graph, rebuild) {
         (Some(graph), false) => Arc::clone(graph),
         _ => Arc::new(Graph::new(
@@ -80,66 +78,225 @@ pub(crate) fn step(shared: &Shared, all: bool) -> bool {
             },
         )),
     };
-    if all {
-        // `flush`: the caller waits (hnsw_rs then uses every core).
-        let live: Vec<u32> = (from..upto).filter(|&e| !view.is_dead(e)).collect();
-        skipped = (upto - from) - live.len() as u32;
-        graph = graph.insert_many(&view, &live);
-    } else {
-        // An insert step publishes its progress every `graph_batch` rows, so readers' flat tail
-        // (and the writer's `max_unindexed` bound) shrinks while a long step runs. A rebuild
-        // cannot: its graph is new and covers nothing until it is done.
-        let chunk = if rebuild {
+    let calibrating = config.crossover == Crossover::Auto
+        && (rebuild
+            || upto
+                >= shared
+                    .calibrated_len
+                    .load(Ordering::Relaxed)
+                    .saturating_mul(2));
+    // While `ef` is tuned, a sample spread over this step's rows is held out of the graph:
+    // requests like the stored ones that the graph has not seen, searched in it before they
+    // join it.
+    let held_out = match config.target_recall {
+        Some(_) if calibrating => HeldOut::spread(from..upto),
+        _ => HeldOut::none(),
+    };
+    let mut progress = Progress {
+        published: from,
+        skipped: 0,
+        // An insert step publishes its progress every `graph_batch` rows, so readers' flat
+        // tail (and the writer's `max_unindexed` bound) shrinks while a long step runs. A
+        // rebuild cannot: its graph is new and covers nothing until it is done; nor can a
+        // step that holds rows out (they would be published as covered before they are).
+        chunk: if rebuild || all || held_out.len() > 0 {
             u32::MAX
         } else {
             config.graph_batch.max(1) as u32
-        };
-        let mut published = from;
-        for entry in from..upto {
-            if view.is_dead(entry) {
-                skipped += 1;
-            } else {
-                if let Some(bigger) = graph.grown_for(entry) {
-                    graph = Arc::new(bigger);
-                }
-                graph.insert(&view, entry);
-            }
-            // A large build must not hold up the store's drop for minutes.
-            if entry % 1024 == 0 && shared.is_shutting_down() {
-                return false;
-            }
-            if entry + 1 - published >= chunk && entry + 1 < upto {
-                publish(
-                    shared,
-                    &graph,
-                    published,
-                    entry + 1,
-                    skipped,
-                    false,
-                    view.mode,
-                );
-                (published, skipped) = (entry + 1, 0);
-            }
+        },
+        upto,
+    };
+    let rest = (from..upto).filter(|&e| !held_out.contains(e));
+    if !insert_rows(shared, &view, &mut graph, rest, all, &mut progress) {
+        return false;
+    }
+    let ef_tuning = match config.target_recall {
+        Some(target) if held_out.len() >= MIN_HELD_OUT => {
+            let queries: Vec<u32> = held_out.rows().filter(|&e| !view.is_dead(e)).collect();
+            let (ef, recall) = tune_ef(
+                &view,
+                &graph,
+                upto,
+                &queries,
+                |e| held_out.contains(e),
+                config.hnsw.ef_search,
+                target,
+            );
+            Some((ef as u32, recall))
         }
-        from_published = published;
+        _ => None,
+    };
+    if !insert_rows(
+        shared,
+        &view,
+        &mut graph,
+        held_out.rows(),
+        all,
+        &mut progress,
+    ) {
+        return false;
     }
     if rebuild {
         shared.rebuilds.fetch_add(1, Ordering::Relaxed);
     }
-    let mode = match config.crossover {
-        Crossover::Fixed(_) => Mode::Graph,
-        _ => {
-            let calibrated = shared.calibrated_len.load(Ordering::Relaxed);
-            if rebuild || upto >= calibrated.saturating_mul(2) {
-                shared.calibrated_len.store(upto, Ordering::Relaxed);
-                calibrate(&view, &graph, upto, config.hnsw.ef_search)
+    let mut tuning = Tuning::of(&view);
+    if let Some((ef, recall)) = ef_tuning {
+        (tuning.ef, tuning.recall) = (ef, Some(recall));
+    }
+    match config.crossover {
+        Crossover::Fixed(_) => tuning.mode = Mode::Graph,
+        _ if calibrating => {
+            shared.calibrated_len.store(upto, Ordering::Relaxed);
+            let ef = view_ef(tuning.ef, config.hnsw.ef_search);
+            tuning.mode = faster_mode(&view, &graph, upto, ef);
+        }
+        _ => {}
+    }
+    let (from_published, skipped) = (progress.published, progress.skipped);
+    publish(
+        shared,
+        &graph,
+        from_published,
+        upto,
+        skipped,
+        rebuild,
+        tuning,
+    );
+    true
+}
+
+/// Rows of an indexing step held out of the graph while `ef` is tuned: every `stride`-th row
+/// from `start`, at most [`CALIBRATION_QUERIES`].
+struct HeldOut {
+    start: u32,
+    stride: u32,
+    count: u32,
+}
+
+impl HeldOut {
+    fn none() -> HeldOut {
+        HeldOut {
+            start: 0,
+            stride: 1,
+            count: 0,
+        }
+    }
+
+    /// A sample spread evenly over `rows`.
+    fn spread(rows: std::ops::Range<u32>) -> HeldOut {
+        let n = rows.end - rows.start;
+        let count = n.min(CALIBRATION_QUERIES as u32);
+        HeldOut {
+            start: rows.start,
+            stride: n.checked_div(count).unwrap_or(1),
+            count,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    fn contains(&self, entry: u32) -> bool {
+        entry >= self.start
+            && (entry - self.start).is_multiple_of(self.stride)
+            && (entry - self.start) / self.stride < self.count
+    }
+
+    fn rows(&self) -> impl Iterator<Item = u32> + use<> {
+        let (start, stride) = (self.start, self.stride);
+        (0..self.count).map(move |i| start + i * stride)
+    }
+}
+
+/// An insert step's progress: what readers have been shown so far.
+struct Progress {
+    /// Rows below this are published as covered by the graph.
+    published: u32,
+    /// Dead rows left out since `published` (see [`publish`]).
+    skipped: u32,
+    /// Publish every this many rows (`u32::MAX`: only at the end of the step).
+    chunk: u32,
+    /// The end of the step (never published from inside it).
+    upto: u32,
+}
+
+/// Inserts the live rows of `rows` (ascending within a call) into `graph`, replacing it when
+/// it grows; false when the store is shutting down (the step is abandoned).
+fn insert_rows(
+    shared: &Shared,
+    view: &View,
+    graph: &mut Arc<Graph>,
+    rows: impl Iterator<Item = u32>,
+    all: bool,
+    progress: &mut Progress,
+) -> bool {
+    if all {
+        // `flush`: the caller waits (hnsw_rs then uses every core).
+        let mut live = Vec::new();
+        for entry in rows {
+            if view.is_dead(entry) {
+                progress.skipped += 1;
             } else {
-                view.mode
+                live.push(entry);
             }
         }
-    };
-    publish(shared, &graph, from_published, upto, skipped, rebuild, mode);
+        *graph = Arc::clone(graph).insert_many(view, &live);
+        return true;
+    }
+    for entry in rows {
+        if view.is_dead(entry) {
+            progress.skipped += 1;
+        } else {
+            if let Some(bigger) = graph.grown_for(entry) {
+                *graph = Arc::new(bigger);
+            }
+            graph.insert(view, entry);
+        }
+        // A large build must not hold up the store's drop for minutes.
+        if entry % 1024 == 0 && shared.is_shutting_down() {
+            return false;
+        }
+        if entry + 1 - progress.published >= progress.chunk && entry + 1 < progress.upto {
+            publish(
+                shared,
+                graph,
+                progress.published,
+                entry + 1,
+                progress.skipped,
+                false,
+                Tuning::of(view),
+            );
+            (progress.published, progress.skipped) = (entry + 1, 0);
+        }
+    }
     true
+}
+
+/// What a calibration decides: flat scan or graph, and the graph's `ef`.
+#[derive(Clone, Copy, Debug)]
+struct Tuning {
+    mode: Mode,
+    /// 0: the configured `ef`.
+    ef: u32,
+    recall: Option<f32>,
+}
+
+impl Tuning {
+    /// The tuning `view` already has.
+    fn of(view: &View) -> Tuning {
+        Tuning {
+            mode: view.mode,
+            ef: view.tuned_ef,
+            recall: view.sampled_recall,
+        }
+    }
+
+    fn apply(self, view: &mut View) {
+        view.mode = self.mode;
+        view.tuned_ef = self.ef;
+        view.sampled_recall = self.recall;
+    }
 }
 
 /// Publishes `graph` as covering entries `0..upto`, having inserted `from..upto` in this step
@@ -151,7 +308,7 @@ fn publish(
     upto: u32,
     skipped: u32,
     rebuild: bool,
-    mode: Mode,
+    tuning: Tuning,
 ) {
     shared.publish(|current| {
         let mut next = current.clone();
@@ -160,20 +317,21 @@ fn publish(
         next.dead_in_graph = base + dead_now.saturating_sub(skipped);
         next.graph = Some(Arc::clone(graph));
         next.graph_len = upto;
-        next.mode = mode;
+        tuning.apply(&mut next);
         next
     });
 }
 
-/// Times graph search against a flat scan on sample rows and returns the faster mode.
-fn calibrate(view: &View, graph: &Graph, upto: u32, ef: usize) -> Mode {
-    let mut out = Vec::with_capacity(16);
+/// Times graph search (at `ef`) against a flat scan on sample rows and returns the faster
+/// mode.
+fn faster_mode(view: &View, graph: &Graph, upto: u32, ef: usize) -> Mode {
     let step = (upto as usize / CALIBRATION_QUERIES).max(1);
     let queries: Vec<u32> = (0..upto as usize)
         .step_by(step)
         .take(CALIBRATION_QUERIES)
         .map(|e| e as u32)
         .collect();
+    let mut out = Vec::with_capacity(16);
     let mut time = |f: &mut dyn FnMut(&[f32], &mut Vec<super::Neighbour>)| {
         let mut samples: Vec<u128> = queries
             .iter()
@@ -197,4 +355,102 @@ fn calibrate(view: &View, graph: &Graph, upto: u32, ef: usize) -> Mode {
         });
     });
     if hnsw < flat { Mode::Graph } else { Mode::Flat }
+}
+
+fn view_ef(tuned: u32, configured: usize) -> usize {
+    if tuned > 0 {
+        tuned as usize
+    } else {
+        configured
+    }
+}
+
+/// The `ef` values calibration tries, smallest first.
+const EF_LADDER: [usize; 12] = [10, 12, 16, 20, 24, 32, 40, 48, 64, 96, 128, 192];
+
+/// Neighbours per query whose recall is measured (the bench's and the router's k).
+const RECALL_K: usize = 10;
+
+/// Held-out rows below which a calibration leaves `ef` as it was (too few for an estimate).
+const MIN_HELD_OUT: usize = 32;
+
+/// The smallest `ef` of [`EF_LADDER`] below `max_ef` whose recall@10 on `queries` reaches
+/// `target`, with the recall it measured; `max_ef` and its recall when none does. The queries
+/// are rows held out of the graph (`held_out`), which covers the others of `0..limit`; their
+/// truth is the exact scan of those others. A result with the same similarity as the 10th
+/// true neighbour counts: identical rows are interchangeable.
+fn tune_ef(
+    view: &View,
+    graph: &Graph,
+    limit: u32,
+    queries: &[u32],
+    held_out: impl Fn(u32) -> bool,
+    max_ef: usize,
+    target: f32,
+) -> (usize, f32) {
+    let k = RECALL_K;
+    let mut out = Vec::with_capacity(k);
+    // Per query: its true neighbours and the similarity a result needs to count.
+    let truth: Vec<(Vec<u32>, f32)> = queries
+        .iter()
+        .map(|&q| {
+            out.clear();
+            view.scan_range(0, limit, view.row(q), k, &mut out, &held_out);
+            let floor = out.last().map_or(f32::NEG_INFINITY, |n| n.similarity);
+            (out.iter().map(|n| n.entry).collect(), floor)
+        })
+        .collect();
+    let expected: usize = truth.iter().map(|(ids, _)| ids.len()).sum();
+    let mut recall_at = |ef: usize| {
+        let mut found = 0usize;
+        for (&q, (ids, floor)) in queries.iter().zip(&truth) {
+            out.clear();
+            graph.search(view, view.row(q), k, ef.max(k), limit, |n| {
+                if !view.is_dead(n.entry) {
+                    super::kernel::offer(&mut out, k, n)
+                }
+            });
+            found += out
+                .iter()
+                .filter(|n| n.similarity >= *floor || ids.contains(&n.entry))
+                .count();
+        }
+        if expected == 0 {
+            1.0
+        } else {
+            found as f32 / expected as f32
+        }
+    };
+    for ef in EF_LADDER.iter().copied().filter(|&ef| ef < max_ef) {
+        let recall = recall_at(ef);
+        if recall >= target {
+            return (ef, recall);
+        }
+    }
+    (max_ef, recall_at(max_ef))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HeldOut;
+
+    #[test]
+    fn held_out_rows_are_spread_and_recognised() {
+        for (start, end) in [(0u32, 10u32), (100, 356), (0, 100_000), (7, 7)] {
+            let held = HeldOut::spread(start..end);
+            let rows: Vec<u32> = held.rows().collect();
+            assert_eq!(rows.len(), held.len());
+            assert_eq!(held.len(), ((end - start) as usize).min(super::CALIBRATION_QUERIES));
+            let members = (start..end).filter(|&e| held.contains(e)).count();
+            assert_eq!(members, rows.len(), "{start}..{end}");
+            assert!(rows.iter().all(|&e| (start..end).contains(&e) && held.contains(e)));
+            if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
+                // Spread over the range, not bunched at one end.
+                assert_eq!(*first, start);
+                assert!(*last >= start + (end - start) / 2, "{start}..{end}: {last}");
+            }
+        }
+        assert_eq!(HeldOut::none().len(), 0);
+        assert!(!HeldOut::none().contains(0));
+    }
 }

@@ -563,3 +563,64 @@ fn a_stalled_indexer_bounds_the_flat_tail_and_defers_novel_rows() {
         Recorded::Inserted { entry: 132 }
     ));
 }
+
+/// Recall@10 of `store.search` over `queries` against brute force on `rows`.
+fn recall_of(store: &TrajectoryStore, rows: &[Vec<f32>], queries: &[Vec<f32>]) -> f64 {
+    let mut out = vec![];
+    let mut found = 0;
+    for q in queries {
+        let truth = brute_force(rows, q, 10);
+        store.search(q, 10, &mut out);
+        found += out.iter().filter(|n| truth.contains(&n.entry)).count();
+    }
+    found as f64 / (10 * queries.len()) as f64
+}
+
+#[test]
+fn auto_tunes_ef_to_the_target_recall_on_held_out_rows() {
+    let dim = 32;
+    let rows = workload_vectors(indexer::AUTO_MIN_GRAPH as usize + 500, dim, 41);
+    let novel = workload_vectors(200, dim, 42);
+    let flat: Vec<f32> = rows.concat();
+    let tuned = |target| {
+        let store = TrajectoryStore::from_vectors(
+            StoreConfig {
+                dim,
+                crossover: Crossover::Auto,
+                target_recall: target,
+                ..StoreConfig::default()
+            },
+            &flat,
+        )
+        .expect("store");
+        store.flush();
+        let stats = store.stats();
+        (store, stats)
+    };
+    let configured = HnswParams::default().ef_search;
+
+    let (_, untuned) = tuned(None);
+    assert_eq!(
+        (untuned.search_ef, untuned.sampled_recall),
+        (configured, None)
+    );
+
+    // Any graph reaches a recall of 0.5 at the smallest ef tried.
+    let (_, lax) = tuned(Some(0.5));
+    assert_eq!(lax.search_ef, 10, "{lax:?}");
+
+    let (store, strict) = tuned(Some(0.96));
+    let sampled = strict.sampled_recall.expect("a calibration ran");
+    assert!(strict.search_ef <= configured, "{strict:?}");
+    assert!(
+        sampled >= 0.96 || strict.search_ef == configured,
+        "{strict:?}"
+    );
+    // The held-out estimate carries over to requests the store has never seen.
+    let measured = recall_of(&store, &rows, &novel);
+    assert!(
+        measured >= 0.93,
+        "recall@10 on novel requests {measured:.3} at ef {} (sampled {sampled:.3})",
+        strict.search_ef
+    );
+}

@@ -84,6 +84,10 @@ pub(crate) struct View {
     pub(crate) graph: Option<Arc<Graph>>,
     pub(crate) graph_len: u32,
     pub(crate) mode: Mode,
+    /// The graph search's `ef` chosen by the last calibration (0: none ran, use the
+    /// configured one), and the recall@10 it measured on the calibration sample.
+    pub(crate) tuned_ef: u32,
+    pub(crate) sampled_recall: Option<f32>,
     /// Tombstoned entries (any).
     pub(crate) dead: u32,
     /// Tombstoned entries the graph still holds (they cost search time until a rebuild).
@@ -97,6 +101,16 @@ pub(crate) struct View {
 }
 
 impl View {
+    /// The `ef` for a search that asks for the store's own: the calibrated one, else
+    /// `configured`.
+    pub(crate) fn ef_or(&self, configured: usize) -> usize {
+        if self.tuned_ef > 0 {
+            self.tuned_ef as usize
+        } else {
+            configured
+        }
+    }
+
     pub(crate) fn empty(dim: usize) -> View {
         View {
             dim,
@@ -107,6 +121,8 @@ impl View {
             graph: None,
             graph_len: 0,
             mode: Mode::Flat,
+            tuned_ef: 0,
+            sampled_recall: None,
             dead: 0,
             dead_in_graph: 0,
             epoch: 0,
@@ -224,8 +240,21 @@ impl View {
     /// Flat scan of entries `from..self.len`: int8 shortlist, then exact re-ranking (exact f32
     /// scan when `k` or the dimension is beyond the shortlist's reach).
     pub(crate) fn scan_from(&self, from: u32, query: &[f32], k: usize, out: &mut Vec<Neighbour>) {
-        let dead = |e: u32| self.dead > 0 && self.is_dead(e);
-        let end = self.len as usize;
+        self.scan_range(from, self.len, query, k, out, |_| false);
+    }
+
+    /// [`View::scan_from`] over entries `from..end` only, leaving out those `skip` names too.
+    pub(crate) fn scan_range(
+        &self,
+        from: u32,
+        end: u32,
+        query: &[f32],
+        k: usize,
+        out: &mut Vec<Neighbour>,
+        skip: impl Fn(u32) -> bool,
+    ) {
+        let dead = |e: u32| (self.dead > 0 && self.is_dead(e)) || skip(e);
+        let end = end.min(self.len) as usize;
         let shortlist_len = 4 * k + 16;
         if shortlist_len > Shortlist::CAPACITY || self.dim > MAX_QUANT_DIM {
             let mut entry = from as usize;
