@@ -440,10 +440,16 @@ mod tests {
             let held = HeldOut::spread(start..end);
             let rows: Vec<u32> = held.rows().collect();
             assert_eq!(rows.len(), held.len());
-            assert_eq!(held.len(), ((end - start) as usize).min(super::CALIBRATION_QUERIES));
+            assert_eq!(
+                held.len(),
+                ((end - start) as usize).min(super::CALIBRATION_QUERIES)
+            );
             let members = (start..end).filter(|&e| held.contains(e)).count();
             assert_eq!(members, rows.len(), "{start}..{end}");
-            assert!(rows.iter().all(|&e| (start..end).contains(&e) && held.contains(e)));
+            assert!(
+                rows.iter()
+                    .all(|&e| (start..end).contains(&e) && held.contains(e))
+            );
             if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
                 // Spread over the range, not bunched at one end.
                 assert_eq!(*first, start);

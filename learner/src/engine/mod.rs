@@ -283,9 +283,23 @@ impl Engine {
         canonical_args: Option<&str>,
         scratch: &'a mut FeatureScratch,
     ) -> RequestFeatures<'a> {
-        let canonical = canonical_args.unwrap_or("");
-        let key = request_key(method, name, canonical).as_u64();
-        let size = u32::try_from(canonical.len()).unwrap_or(u32::MAX);
+        let key = request_key(method, name, canonical_args.unwrap_or("")).as_u64();
+        self.features_canonical_keyed(method, name, canonical_args, key, scratch)
+    }
+
+    /// [`Engine::features_canonical`] with the request key already computed
+    /// ([`request_key`] of the same method, name and canonical arguments, as a compiled replay
+    /// workload holds it): hashing kilobytes of arguments again per policy was a tenth of a
+    /// learned policy's replay.
+    pub fn features_canonical_keyed<'a>(
+        &self,
+        method: &str,
+        name: Option<&str>,
+        canonical_args: Option<&str>,
+        key: u64,
+        scratch: &'a mut FeatureScratch,
+    ) -> RequestFeatures<'a> {
+        let size = u32::try_from(canonical_args.map_or(0, str::len)).unwrap_or(u32::MAX);
         self.assemble(
             method,
             name,

@@ -189,11 +189,12 @@ impl SimRouter for EngineRouter {
         };
         let name = (!text.target.is_empty()).then_some(text.target.as_str());
         let args = (!text.args.is_empty()).then_some(text.args.as_str());
-        // The workload keeps arguments canonical already: canonicalising them again per
-        // policy was a fifth of a learned policy's replay.
-        let features = self
-            .engine
-            .features_canonical(&text.method, name, args, &mut self.features);
+        // The workload keeps arguments canonical already, and their key: canonicalising them
+        // again per policy was a fifth of a learned policy's replay, hashing them a tenth.
+        let key = workload.requests[input.request].key;
+        let features =
+            self.engine
+                .features_canonical_keyed(&text.method, name, args, key, &mut self.features);
         let mut embedding = self.spare.pop().unwrap_or_default();
         embedding.clear();
         embedding.extend_from_slice(features.embedding);
@@ -234,9 +235,14 @@ impl SimRouter for EngineRouter {
             Some(text) => {
                 let name = (!text.target.is_empty()).then_some(text.target.as_str());
                 let args = (!text.args.is_empty()).then_some(text.args.as_str());
-                let features =
-                    self.engine
-                        .features_canonical(&text.method, name, args, &mut self.features);
+                let key = workload.requests[c.request].key;
+                let features = self.engine.features_canonical_keyed(
+                    &text.method,
+                    name,
+                    args,
+                    key,
+                    &mut self.features,
+                );
                 self.engine.learn(&outcome(pool, c, &features));
             }
             None => {
