@@ -214,6 +214,9 @@ impl Pool {
         }
         self.replicas.store(Arc::new(replicas));
         self.current.store(spec);
+        // A new replica may have come up before it joined the routable set: wake
+        // `wait_ready` to count again.
+        self.ctx.ready.send_modify(|_| {});
         let timeout = self.ctx.spec.request_timeout;
         for replica in leaving {
             let Some(at) = members
@@ -268,11 +271,14 @@ impl Pool {
         u32::try_from(ready).unwrap_or(u32::MAX)
     }
 
-    /// Wait until at least one replica is ready; false if none is within `timeout`.
+    /// Wait until at least one routable replica is ready ([`Pool::ready_count`]); false if
+    /// none is within `timeout`. A replica a resize removed does not count while it drains.
     pub async fn wait_ready(&self, timeout: Duration) -> bool {
         let mut ready = self.ctx.ready.subscribe();
+        // The supervisors' counter changes whenever any replica, routable or draining, comes
+        // up or goes down, so it is the wake-up; the routable set is what is counted.
         matches!(
-            tokio::time::timeout(timeout, ready.wait_for(|n| *n > 0)).await,
+            tokio::time::timeout(timeout, ready.wait_for(|_| self.ready_count() > 0)).await,
             Ok(Ok(_))
         )
     }
