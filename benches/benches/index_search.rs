@@ -9,9 +9,10 @@
 //! - `VECGATE_BENCH_M`, `VECGATE_BENCH_EFC`: HNSW `M` and `ef_construction` (defaults: the
 //!   store's);
 //! - `VECGATE_BENCH_WRITE_RATE`: writer records per second in the concurrent phase (default 1000);
-//! - `VECGATE_BENCH_AUTO_ONLY`: skip the fixed graph (its `ef` range and the concurrent phase)
-//!   and measure the flat scan and the store as the gateway configures it (one graph build
-//!   instead of two: at 1M each takes tens of minutes on 2 cores).
+//! - `VECGATE_BENCH_PHASES`: which graph stores to build after the flat scan, comma-separated
+//!   (default `fixed,auto`): `fixed` is the graph from the first entry searched at each `ef`
+//!   of `VECGATE_BENCH_EF` (default `16,24,32,48,64,96`) and then beside a writer, `auto` the
+//!   store as the gateway configures it. At 1M each build takes over ten minutes on 2 cores.
 //!
 //! Percentiles and recall are printed from this binary's own loop (criterion reports means);
 //! criterion then times single searches at 10K.
@@ -135,10 +136,14 @@ fn report(n: usize, dim: usize) {
         "index_search N={n} flat scan: p50 {f50:.1} µs p99 {f99:.1} µs | best-of-3 p50 {fb50:.1} µs p99 {fb99:.1} µs (exact)"
     );
 
-    if std::env::var_os("VECGATE_BENCH_AUTO_ONLY").is_none() {
+    let phases = std::env::var("VECGATE_BENCH_PHASES").unwrap_or_else(|_| "fixed,auto".into());
+    let phases: Vec<&str> = phases.split(',').map(str::trim).collect();
+    if phases.contains(&"fixed") {
         fixed_graph(n, dim, &e, &rows, &queries, &truth, fb50);
     }
-    auto_store(n, dim, &rows, &queries, &truth);
+    if phases.contains(&"auto") {
+        auto_store(n, dim, &rows, &queries, &truth);
+    }
 }
 
 /// The graph from the first entry at the configured parameters, searched at a range of `ef`,
@@ -165,7 +170,7 @@ fn fixed_graph(
         params.ef_construction,
         n as f64 / build
     );
-    for ef in [16, 24, 32, 48, 64, 96] {
+    for ef in env_list("VECGATE_BENCH_EF", "16,24,32,48,64,96") {
         let ((g50, g99), (gb50, gb99), got) =
             measure(&queries, dim, |q, out| graph.search_ef(q, 10, ef, out));
         println!(
