@@ -4,7 +4,9 @@
 # hyper-based proxy: two HTTP hops and nothing else), and the same backend through vecgate with learning on (policy "vector": every
 # call embedded, searched, routed and learned), once in front of one replica (the shape the other
 # gateways were measured in) and once in front of two. Throughput at saturation with wrk (c=32), latency percentiles from wrk, and
-# the ratios. Usage: benches/load/run.sh [SECONDS]   (default 10 per target)
+# the ratios; then latency at fixed offered rates (open loop, vecgate's live replay client, latency
+# counted from when each call was due) for the backend directly and through vecgate.
+# Usage: benches/load/run.sh [SECONDS]   (default 10 per target; RATES=1000,5000 sets the rates)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 DURATION="${1:-10}"
@@ -71,3 +73,41 @@ print(f"ratio forwarder/direct           = {forwarder/direct:.3f}   (the floor: 
 print(f"ratio vecgate/forwarder, 1 replica = {one/forwarder:.3f}")
 print(f"ratio direct/bare                = {direct/bare:.3f}")
 PY
+
+# Latency at fixed rates: the same echo calls, open loop, from vecgate's live replay client (one
+# MCP session; it sends each call when due whatever is in flight, so falling behind shows as
+# latency). The echo tool is not read-only, so vecgate forwards every call (no cache hits).
+python3 - "$work/echo.jsonl" <<'PY'
+import json, sys
+with open(sys.argv[1], "w") as f:
+    f.write(json.dumps({"vecgate_dataset": 1, "scenario": "echo", "seed": 1,
+                        "description": "echo calls for benches/load/run.sh's fixed-rate phase",
+                        "pools": [{"name": "echo", "replicas": [{"name": "r0", "slots": 1}]}],
+                        "tools": [{"name": "echo", "read_only": False}]}) + "\n")
+    for i in range(200000):
+        f.write(json.dumps({"t_ms": float(i), "session": "s", "pool": "echo", "method": "tools/call",
+                            "target": "echo", "args": {"text": "hello %d" % i},
+                            "service_ms": {"r0": 0.05}}) + "\n")
+PY
+echo
+echo "latency at fixed rates (open loop, ${DURATION}s each, ms from when each call was due):"
+echo "(tokio's timer sends on millisecond ticks, so 'from due' carries ~0.5 ms of client send lag; 'sent' columns leave it out)"
+printf "%-22s %8s %10s %8s %8s %8s %10s %10s %8s\n" target rate achieved p50 p95 p99 "sent p50" "sent p99" errors
+IFS=',' read -r -a rates <<<"${RATES:-1000,5000}"
+for rate in "${rates[@]}"; do
+  for pair in "echo backend direct|$ECHO1" "vecgate, 1 replica|$VG1"; do
+    label=${pair%%|*}; url=${pair#*|}
+    out="$work/live-$rate-${label// /_}"
+    VECGATE_LOG=warn "$BIN/vecgate" replay --dataset "$work/echo.jsonl" --live "$url" --rate "$rate" \
+      --max-seconds "$DURATION" --max-requests $(( rate * DURATION )) --out "$out" >"$out.log" 2>&1 \
+      || { echo "live replay against $label failed: $(tail -3 "$out.log")" >&2; exit 1; }
+    python3 - "$out/live.json" "$label" "$rate" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+errors = s["rpc_errors"] + s["timeouts"] + s["transport_errors"] + s["tool_errors"]
+print(f"{sys.argv[2]:<22} {sys.argv[3]:>8} {s['achieved_rps']:>10.0f} {s['p50']:>8.2f} {s['p95']:>8.2f} {s['p99']:>8.2f} {s['sent_p50']:>10.2f} {s['sent_p99']:>10.2f} {errors:>8}")
+if errors or s["answered"] != s["sent"]:
+    sys.exit(f"{sys.argv[2]} at {sys.argv[3]} req/s: {errors} errors, {s['answered']} of {s['sent']} answered")
+PY
+  done
+done

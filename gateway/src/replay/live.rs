@@ -74,8 +74,13 @@ struct LiveSummary {
     p99: f64,
     p999: f64,
     max: f64,
-    /// 99th percentile of how late requests left the client after they were due, ms.
+    /// 99th percentile of how late requests left the client after they were due, ms (tokio's
+    /// timer wakes on millisecond ticks, so about half a millisecond on average at any rate).
     send_lag_p99: f64,
+    /// Median and 99th percentile of latency from when each request left the client, ms: the
+    /// server's and the connection's share, without the client's send lag.
+    sent_p50: f64,
+    sent_p99: f64,
 }
 
 pub(super) async fn main(args: ReplayArgs, url: String) -> anyhow::Result<()> {
@@ -165,6 +170,7 @@ async fn run(
     }
     let mut latencies = Vec::with_capacity(plan.len());
     let mut lags = Vec::with_capacity(plan.len());
+    let mut from_sent = Vec::with_capacity(plan.len());
     let mut s = LiveSummary {
         url: url.to_owned(),
         sent: plan.len() as u64,
@@ -175,6 +181,7 @@ async fn run(
         let (latency, lag, outcome, done) = joined.context("a request task failed")?;
         latencies.push(latency.as_secs_f64() * 1000.0);
         lags.push(lag.as_secs_f64() * 1000.0);
+        from_sent.push(latency.saturating_sub(lag).as_secs_f64() * 1000.0);
         last_answer = last_answer.max(done);
         match outcome {
             Outcome::Answered { cache_hit } => {
@@ -210,6 +217,9 @@ async fn run(
     s.p999 = percentile(&latencies, 0.999);
     s.max = latencies.last().copied().map_or(0.0, round);
     s.send_lag_p99 = percentile(&lags, 0.99);
+    from_sent.sort_by(f64::total_cmp);
+    s.sent_p50 = percentile(&from_sent, 0.50);
+    s.sent_p99 = percentile(&from_sent, 0.99);
     let table = render(&s);
     Ok((s, table))
 }
@@ -279,8 +289,8 @@ fn render(s: &LiveSummary) -> String {
     let _ = writeln!(
         out,
         "offered {:.1} req/s, achieved {:.1} req/s; send lag p99 {:.2} ms (latency counts from \
-         when each request was due)",
-        s.offered_rps, s.achieved_rps, s.send_lag_p99
+         when each request was due); from when sent: p50 {:.2} ms, p99 {:.2} ms",
+        s.offered_rps, s.achieved_rps, s.send_lag_p99, s.sent_p50, s.sent_p99
     );
     out
 }
