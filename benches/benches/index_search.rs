@@ -172,7 +172,7 @@ fn fixed_graph(
     );
     for ef in env_list("VECGATE_BENCH_EF", "16,24,32,48,64,96") {
         let ((g50, g99), (gb50, gb99), got) =
-            measure(&queries, dim, |q, out| graph.search_ef(q, 10, ef, out));
+            measure(queries, dim, |q, out| graph.search_ef(q, 10, ef, out));
         println!(
             "index_search N={n} hnsw ef={ef}: p50 {g50:.1} µs p99 {g99:.1} µs | best-of-3 p50 {gb50:.1} µs p99 {gb99:.1} µs | recall@10 {:.3} (flat/hnsw best-of-3 p50 = {:.2})",
             recall(truth, &got),
@@ -252,7 +252,7 @@ fn auto_store(n: usize, dim: usize, rows: &[f32], queries: &[f32], truth: &[Vec<
         t.elapsed().as_secs_f64()
     );
     let stats = auto.stats();
-    let ((a50, a99), (ab50, ab99), got) = measure(&queries, dim, |q, out| auto.search(q, 10, out));
+    let ((a50, a99), (ab50, ab99), got) = measure(queries, dim, |q, out| auto.search(q, 10, out));
     println!(
         "index_search N={n} Crossover::Auto chose {}, ef {} (sampled recall {}): p50 {a50:.1} µs p99 {a99:.1} µs | best-of-3 p50 {ab50:.1} µs p99 {ab99:.1} µs | recall@10 {:.3}",
         if stats.graph_in_use {
