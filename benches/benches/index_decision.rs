@@ -133,17 +133,9 @@ fn report(n: usize) {
     store.flush();
     let stats = store.stats();
     println!(
-        "index_decision N={n}: store ready in {:.1}s, Auto uses {}, ef {} (sampled recall@10 {})",
+        "index_decision N={n}: store ready in {:.1}s, Auto searches {}",
         t.elapsed().as_secs_f64(),
-        if stats.graph_in_use {
-            "the graph"
-        } else {
-            "the flat scan"
-        },
-        stats.search_ef,
-        stats
-            .sampled_recall
-            .map_or("none".to_string(), |r| format!("{r:.3}")),
+        stats.search_path(),
     );
     let cache = ExactCache::new(ExactCacheConfig::default());
     let mut d = Decider {

@@ -254,16 +254,8 @@ fn auto_store(n: usize, dim: usize, rows: &[f32], queries: &[f32], truth: &[Vec<
     let stats = auto.stats();
     let ((a50, a99), (ab50, ab99), got) = measure(queries, dim, |q, out| auto.search(q, 10, out));
     println!(
-        "index_search N={n} Crossover::Auto chose {}, ef {} (sampled recall {}): p50 {a50:.1} µs p99 {a99:.1} µs | best-of-3 p50 {ab50:.1} µs p99 {ab99:.1} µs | recall@10 {:.3}",
-        if stats.graph_in_use {
-            "the graph"
-        } else {
-            "the flat scan"
-        },
-        stats.search_ef,
-        stats
-            .sampled_recall
-            .map_or("none".to_string(), |r| format!("{r:.3}")),
+        "index_search N={n} Crossover::Auto searches {}: p50 {a50:.1} µs p99 {a99:.1} µs | best-of-3 p50 {ab50:.1} µs p99 {ab99:.1} µs | recall@10 {:.3}",
+        stats.search_path(),
         recall(truth, &got),
     );
 }

@@ -115,6 +115,23 @@ pub struct StoreStats {
     pub sampled_recall: Option<f32>,
 }
 
+impl StoreStats {
+    /// How searches run, for logs and benches: e.g. `the graph at ef 16 (sampled recall@10
+    /// 0.964)` or `the flat scan`.
+    pub fn search_path(&self) -> String {
+        if !self.graph_in_use {
+            return "the flat scan".to_owned();
+        }
+        match self.sampled_recall {
+            Some(r) => format!(
+                "the graph at ef {} (sampled recall@10 {r:.3})",
+                self.search_ef
+            ),
+            None => format!("the graph at ef {}", self.search_ef),
+        }
+    }
+}
+
 /// State shared by the store handle and its indexer thread.
 pub(crate) struct Shared {
     pub(crate) config: StoreConfig,
