@@ -155,6 +155,44 @@ impl Router {
         self.engine.store(Arc::new(engine));
     }
 
+    /// Sets the learner's and the trajectory store's gauges (`vecgate_learner_*`,
+    /// `vecgate_index_*`) from their counters; `/metrics` calls it before rendering, so the
+    /// figures are as of the scrape and nothing on the request path updates them.
+    pub fn publish_gauges(&self) {
+        let engine = self.engine.load();
+        let store = engine.store().stats();
+        let counters = engine.stats();
+        let learned = self.learner.lock().as_ref().map_or(0, |l| l.learned());
+        let gauges: [(&'static str, f64); 11] = [
+            ("vecgate_learner_outcomes_learned", learned as f64),
+            (
+                "vecgate_learner_outcomes_dropped",
+                self.sink.dropped() as f64,
+            ),
+            ("vecgate_learner_embed_errors", counters.embed_errors as f64),
+            (
+                "vecgate_learner_record_errors",
+                counters.record_errors as f64,
+            ),
+            ("vecgate_index_entries", f64::from(store.entries)),
+            ("vecgate_index_graph_entries", f64::from(store.graph_len)),
+            (
+                "vecgate_index_graph_in_use",
+                f64::from(u8::from(store.graph_in_use)),
+            ),
+            ("vecgate_index_search_ef", store.search_ef as f64),
+            (
+                "vecgate_index_sampled_recall",
+                store.sampled_recall.map_or(f64::NAN, f64::from),
+            ),
+            ("vecgate_index_merged_outcomes", store.merges as f64),
+            ("vecgate_index_memo_hits", store.memo_hits as f64),
+        ];
+        for (name, value) in gauges {
+            metrics::gauge!(name).set(value);
+        }
+    }
+
     /// Now, on the clock policies see.
     pub fn now(&self) -> Nanos {
         Nanos(self.origin.elapsed().as_nanos() as u64)

@@ -370,6 +370,20 @@ fn the_vector_policy_moves_a_slow_tool_off_the_slow_replica() {
         on_slow <= 3,
         "after the kv_put phase, {on_slow} of 30 search_code calls went to the slow replica: {last:?}"
     );
+    // The learner and its store show on /metrics, as of the scrape.
+    let metrics = HttpRequest::new("GET", "/metrics")
+        .send(gw.authority())
+        .unwrap();
+    assert_eq!(metrics.status, 200, "{}", metrics.text());
+    let text = metrics.text();
+    let gauge = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{text}"))
+    };
+    assert!(gauge("vecgate_learner_outcomes_learned") > 0.0);
+    assert!(gauge("vecgate_index_entries") > 0.0);
+    assert!(gauge("vecgate_index_search_ef") > 0.0);
 }
 
 /// What the gateway's policy would do with a `tools/call` (`POST /admin/route/explain`).

@@ -144,7 +144,10 @@ pub async fn route(
             )
         }
         (&Method::GET, "/metrics") => match &front.metrics {
-            Some(handle) => plain(StatusCode::OK, "text/plain; version=0.0.4", handle.render()),
+            Some(handle) => {
+                front.gw.router.publish_gauges();
+                plain(StatusCode::OK, "text/plain; version=0.0.4", handle.render())
+            }
             None => plain(
                 StatusCode::NOT_FOUND,
                 "text/plain",
