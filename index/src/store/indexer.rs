@@ -147,7 +147,7 @@ pub(crate) fn step(shared: &Shared, all: bool) -> bool {
         Crossover::Fixed(_) => tuning.mode = Mode::Graph,
         _ if calibrating => {
             shared.calibrated_len.store(upto, Ordering::Relaxed);
-            let ef = view_ef(tuning.ef, config.hnsw.ef_search);
+            let ef = super::view::tuned_or(tuning.ef, config.hnsw.ef_search);
             tuning.mode = faster_mode(&view, &graph, upto, ef);
         }
         _ => {}
@@ -355,14 +355,6 @@ fn faster_mode(view: &View, graph: &Graph, upto: u32, ef: usize) -> Mode {
         });
     });
     if hnsw < flat { Mode::Graph } else { Mode::Flat }
-}
-
-fn view_ef(tuned: u32, configured: usize) -> usize {
-    if tuned > 0 {
-        tuned as usize
-    } else {
-        configured
-    }
 }
 
 /// The `ef` values calibration tries, smallest first.

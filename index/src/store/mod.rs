@@ -298,12 +298,7 @@ impl TrajectoryStore {
     /// answered from the memo, brought up to date by an exact scan of the entries added since
     /// (see the memo's docs). Returns true on a memo hit.
     pub fn search_memo(&self, key: u64, query: &[f32], k: usize, out: &mut Vec<Neighbour>) -> bool {
-        let ef = self
-            .shared
-            .view
-            .load()
-            .ef_or(self.shared.config.hnsw.ef_search);
-        self.search_memo_ef(key, query, k, ef, out)
+        self.search_memo_with(key, query, k, None, out)
     }
 
     /// [`TrajectoryStore::search_memo`] with another HNSW `ef` than the configured one: the
@@ -316,7 +311,21 @@ impl TrajectoryStore {
         ef: usize,
         out: &mut Vec<Neighbour>,
     ) -> bool {
+        self.search_memo_with(key, query, k, Some(ef), out)
+    }
+
+    /// The memoised search at `ef`, or at the view's own (calibrated or configured) when
+    /// `None`: one view load either way.
+    fn search_memo_with(
+        &self,
+        key: u64,
+        query: &[f32],
+        k: usize,
+        ef: Option<usize>,
+        out: &mut Vec<Neighbour>,
+    ) -> bool {
         let view = self.shared.view.load();
+        let ef = ef.unwrap_or_else(|| view.ef_or(self.shared.config.hnsw.ef_search));
         let memo = &self.shared.memo;
         let use_memo = self.shared.config.memo_slots > 0 && k <= MEMO_K;
         if query.len() != view.dim {

@@ -70,6 +70,15 @@ pub(crate) enum Mode {
     Graph,
 }
 
+/// A calibrated `ef` (0: none) or, failing that, the configured one.
+pub(crate) fn tuned_or(tuned: u32, configured: usize) -> usize {
+    if tuned > 0 {
+        tuned as usize
+    } else {
+        configured
+    }
+}
+
 #[derive(Clone)]
 pub(crate) struct View {
     pub(crate) dim: usize,
@@ -104,11 +113,7 @@ impl View {
     /// The `ef` for a search that asks for the store's own: the calibrated one, else
     /// `configured`.
     pub(crate) fn ef_or(&self, configured: usize) -> usize {
-        if self.tuned_ef > 0 {
-            self.tuned_ef as usize
-        } else {
-            configured
-        }
+        tuned_or(self.tuned_ef, configured)
     }
 
     pub(crate) fn empty(dim: usize) -> View {
