@@ -101,8 +101,10 @@ pub struct Session {
     /// Server-to-client requests awaiting the client's answer, by the id vecgate gave them.
     pending: Mutex<HashMap<u64, oneshot::Sender<ClientAnswer>>>,
     next_request: AtomicU64,
-    /// Client requests that can still be cancelled, by raw id text.
-    cancels: Mutex<HashMap<Arc<str>, oneshot::Sender<()>>>,
+    /// Client requests that can still be cancelled, by raw id text. foldhash (randomly
+    /// seeded), not SipHash: one insert and one remove per request, and the ids are only
+    /// those of the session's own client.
+    cancels: Mutex<HashMap<Arc<str>, oneshot::Sender<()>, foldhash::fast::RandomState>>,
     /// (pool, upstream URI) pairs this session subscribed to.
     subscriptions: Mutex<HashSet<(u32, String)>>,
     /// Minimum level of `notifications/message` forwarded (index into [`LOG_LEVELS`]).
@@ -131,7 +133,7 @@ impl Session {
             streams: Mutex::new(Vec::new()),
             pending: Mutex::new(HashMap::new()),
             next_request: AtomicU64::new(1),
-            cancels: Mutex::new(HashMap::new()),
+            cancels: Mutex::new(HashMap::default()),
             subscriptions: Mutex::new(HashSet::new()),
             log_level: AtomicU8::new(0),
             last_seen: AtomicU64::new(unix_now()),

@@ -2,9 +2,10 @@
 //! by path. Every failure becomes a response with a status and, for MCP paths, a JSON-RPC error
 //! body; nothing here panics on client input.
 //!
-//! Layers, outermost first: overload → 503 mapping, load shedding, a global concurrency limit,
-//! then the router ([`route`]), which checks `Origin`/`Host` (403), then credentials and the
-//! per-principal rate limit ([`super::gate`]: 401/429), then dispatches by path.
+//! Layers, outermost first: overload → 503 mapping, load shedding above a global concurrency
+//! limit ([`super::shed`]), then the router ([`route`]), which checks `Origin`/`Host` (403),
+//! then credentials and the per-principal rate limit ([`super::gate`]: 401/429), then
+//! dispatches by path.
 
 use bytes::Bytes;
 use dashmap::DashMap;
@@ -48,7 +49,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let limit = tower::limit::GlobalConcurrencyLimitLayer::new(MAX_CONCURRENT_REQUESTS);
+    let limit = super::shed::ShedAboveLayer::new(MAX_CONCURRENT_REQUESTS);
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -67,7 +68,6 @@ pub async fn serve(
         let front = Arc::clone(&front);
         let svc = ServiceBuilder::new()
             .map_result(overload_to_503)
-            .load_shed()
             .layer(limit.clone())
             .service_fn(move |req: Request<Incoming>| {
                 let front = Arc::clone(&front);
@@ -128,13 +128,16 @@ pub async fn route(
     }
     match (req.method(), path) {
         (&Method::POST, "/mcp") => super::streamable::post(front, req).await,
-        (&Method::GET, "/mcp") => super::streamable::get(front, req).await,
-        (&Method::DELETE, "/mcp") => super::streamable::delete(front, req).await,
-        (&Method::GET, "/sse") => super::legacy::open(front, req).await,
-        (&Method::POST, "/messages") => super::legacy::post(front, req).await,
+        // The other routes' futures are boxed: a future is as large as its largest branch,
+        // and the `/mcp` POST one is moved several times per request on its way into
+        // hyper's dispatcher.
+        (&Method::GET, "/mcp") => Box::pin(super::streamable::get(front, req)).await,
+        (&Method::DELETE, "/mcp") => Box::pin(super::streamable::delete(front, req)).await,
+        (&Method::GET, "/sse") => Box::pin(super::legacy::open(front, req)).await,
+        (&Method::POST, "/messages") => Box::pin(super::legacy::post(front, req)).await,
         (&Method::GET, "/healthz") => health(&front),
-        (&Method::POST, "/admin/route/explain") => explain(front, req).await,
-        (&Method::POST, "/admin/reload") => reload(front).await,
+        (&Method::POST, "/admin/route/explain") => Box::pin(explain(front, req)).await,
+        (&Method::POST, "/admin/reload") => Box::pin(reload(front)).await,
         (&Method::POST, "/admin/cache/clear") => {
             let dropped = front.gw.cache.clear();
             plain(

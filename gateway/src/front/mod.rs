@@ -26,6 +26,7 @@ pub mod listen;
 pub mod mrtr;
 pub mod param_headers;
 pub mod replay;
+pub mod shed;
 pub mod stateless;
 pub mod stdio;
 pub mod streamable;

@@ -7,6 +7,7 @@
 //! does stream.
 
 use bytes::Bytes;
+use http::header::{AsHeaderName, HeaderName};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use std::sync::Arc;
@@ -21,10 +22,13 @@ use crate::dispatch;
 use crate::protocol::{Version, supported_list};
 use crate::session::{ClientCaps, Session, SessionLookup};
 
-/// The session header.
-pub const SESSION_HEADER: &str = "mcp-session-id";
+/// The session header. (Names are parsed once here: a lookup by `&str` parses and
+/// validates the name on every request.)
+pub const SESSION_HEADER: HeaderName = HeaderName::from_static("mcp-session-id");
 /// The protocol version header.
-pub const VERSION_HEADER: &str = "mcp-protocol-version";
+pub const VERSION_HEADER: HeaderName = HeaderName::from_static("mcp-protocol-version");
+/// The SSE resumption header.
+const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 /// Capacity of one request's related-message channel.
 const REQUEST_EVENTS: usize = 64;
 /// Capacity of a GET stream's message queue.
@@ -49,7 +53,7 @@ fn accepts(headers: &HeaderMap) -> Accepts {
     }
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+fn header_str(headers: &HeaderMap, name: impl AsHeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -106,7 +110,7 @@ pub async fn post(front: Arc<HttpFront>, req: Request<Incoming>) -> Response<Bod
     // Owned, not cloned: the body is read on its own below.
     let (parts, body) = req.into_parts();
     let headers = parts.headers;
-    let content_type = header_str(&headers, header::CONTENT_TYPE.as_str()).unwrap_or("");
+    let content_type = header_str(&headers, header::CONTENT_TYPE).unwrap_or("");
     if !content_type.starts_with("application/json") {
         return rpc_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -173,7 +177,7 @@ pub async fn post(front: Arc<HttpFront>, req: Request<Incoming>) -> Response<Bod
         let Some(msg) = messages.into_iter().next() else {
             return accepted();
         };
-        return super::stateless::serve(front, &headers, msg, principal).await;
+        return Box::pin(super::stateless::serve(front, &headers, msg, principal)).await;
     }
     let session = match lookup(&front, &headers, &principal) {
         Ok(s) => s,
@@ -198,12 +202,20 @@ pub async fn post(front: Arc<HttpFront>, req: Request<Incoming>) -> Response<Bod
     if requests == 0 {
         for msg in messages {
             let (tx, _rx) = mpsc::channel(1);
-            dispatch::handle(Arc::clone(&front.gw), Arc::clone(&session), msg, tx).await;
+            // Boxed, as the other rare paths below: inline, a `handle` future (kilobytes)
+            // would size the whole POST future, which is moved several times per request.
+            Box::pin(dispatch::handle(
+                Arc::clone(&front.gw),
+                Arc::clone(&session),
+                msg,
+                tx,
+            ))
+            .await;
         }
         return accepted();
     }
     if batch {
-        return run_batch(&front, &session, messages).await;
+        return Box::pin(run_batch(&front, &session, messages)).await;
     }
     let Some(msg) = messages.into_iter().next() else {
         return accepted();
@@ -417,7 +429,7 @@ pub async fn get(front: Arc<HttpFront>, req: Request<Incoming>) -> Response<Body
         Ok(s) => s,
         Err(resp) => return resp,
     };
-    let resume = header_str(headers, "last-event-id").and_then(parse_event_id);
+    let resume = header_str(headers, LAST_EVENT_ID).and_then(parse_event_id);
     // Room for a full replay on top of the live queue.
     let (out, body) = body::sse_channel(STREAM_EVENTS + REPLAY_EVENTS);
     let stream = match resume {
