@@ -168,7 +168,14 @@ fn version_field<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Cow<'static, 
 impl Message {
     /// Parse one message and check it is well-formed JSON-RPC 2.0.
     pub fn parse(bytes: &[u8]) -> Result<Message, EnvelopeError> {
-        let msg: Message = serde_json::from_slice(bytes).map_err(classify)?;
+        // One UTF-8 check of the whole message, then parsing from `str`: from bytes,
+        // serde_json validates every raw value and string again as it copies it out.
+        let parsed = match std::str::from_utf8(bytes) {
+            Ok(text) => serde_json::from_str(text),
+            // Parsed as bytes only to get serde_json's error, with its position.
+            Err(_) => serde_json::from_slice(bytes),
+        };
+        let msg: Message = parsed.map_err(classify)?;
         msg.validate()?;
         Ok(msg)
     }
@@ -442,6 +449,22 @@ mod tests {
     #[test]
     fn malformed_messages_are_classified() {
         assert!(matches!(Message::parse(b"{"), Err(EnvelopeError::Parse(_))));
+        // Invalid UTF-8 in a string or in a raw value is a parse error, with its position.
+        for bad in [
+            &b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"a\xff\"}"[..],
+            &b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"a\",\"params\":{\"x\":\"\xc3\"}}"[..],
+        ] {
+            match Message::parse(bad) {
+                Err(EnvelopeError::Parse(e)) => assert!(e.column() > 0, "{e}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        // Valid multi-byte text survives raw.
+        let ok = Message::parse(
+            "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"a\",\"params\":{\"x\":\"é✓\"}}".as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(ok.params.unwrap().get(), "{\"x\":\"é✓\"}");
         assert!(matches!(
             Message::parse(b"[]"),
             Err(EnvelopeError::Invalid(_))

@@ -65,6 +65,10 @@ struct Pending {
     progress_token: Option<Box<RawValue>>,
     /// Where the call's stragglers go after its answer.
     after: Option<Arc<dyn AfterCall>>,
+    /// When the call times out, in [`Mux::deadline_nanos`] (see [`deadline`]).
+    deadline: u64,
+    /// The timeout it was given, for the error.
+    timeout: Duration,
 }
 
 /// A call answered within the last [`STRAGGLER_WINDOW`], that may still get stragglers.
@@ -75,6 +79,9 @@ struct Answered {
 
 /// How many answered calls are remembered for their stragglers.
 const ANSWERED_KEPT: usize = 8;
+
+/// The deadline of a call whose timeout does not fit an `Instant` (a year is as good as never).
+const FOREVER: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// A transport that can send a request from the caller's own task (Streamable HTTP: one POST
 /// per message), instead of through the outbound queue and a writer task. That saves a queue
@@ -113,10 +120,16 @@ pub(crate) struct Mux {
     relayed: Arc<Mutex<HashMap<String, oneshot::Sender<()>>>>,
     /// Set once by a transport that sends requests from the caller's task.
     direct: std::sync::OnceLock<Arc<dyn DirectSend>>,
+    /// The deadline the sweeper sleeps until ([`deadline::UNSCHEDULED`] when idle), and its
+    /// wake-up for an earlier one.
+    sweep_at: AtomicU64,
+    sweep_wake: Arc<Notify>,
 }
 
 struct Table {
-    calls: HashMap<u64, Pending>,
+    /// By our own upstream id. foldhash, not SipHash: the keys are ours (a counter), so
+    /// there is nothing to flood, and this map is hit twice per call.
+    calls: HashMap<u64, Pending, foldhash::fast::RandomState>,
     /// The most recently answered calls that take stragglers, newest last.
     answered: VecDeque<Answered>,
     closed: Option<String>,
@@ -138,7 +151,7 @@ impl Mux {
             meters,
             next_id: AtomicU64::new(1),
             pending: Mutex::new(Table {
-                calls: HashMap::new(),
+                calls: HashMap::default(),
                 answered: VecDeque::with_capacity(ANSWERED_KEPT),
                 closed: None,
             }),
@@ -153,8 +166,15 @@ impl Mux {
             stateless_meta: Mutex::new(None),
             relayed: Arc::new(Mutex::new(HashMap::new())),
             direct: std::sync::OnceLock::new(),
+            sweep_at: AtomicU64::new(deadline::UNSCHEDULED),
+            sweep_wake: Arc::new(Notify::new()),
         };
-        (Arc::new(mux), rx)
+        let mux = Arc::new(mux);
+        // Outside a runtime (never in vecgate) calls would have no deadline.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(deadline::sweep(Arc::downgrade(&mux)));
+        }
+        (mux, rx)
     }
 
     pub(crate) fn ident(&self) -> &ReplicaIdent {
@@ -239,7 +259,8 @@ impl Mux {
     }
 
     /// Send one request and wait for its answer. Dropping the future sends
-    /// `notifications/cancelled` upstream; so does the deadline passing.
+    /// `notifications/cancelled` upstream; so does the deadline passing (enforced by the
+    /// mux's sweeper, [`deadline`], so a call costs no timer of its own).
     pub(crate) async fn request(
         &self,
         method: Cow<'static, str>,
@@ -250,16 +271,10 @@ impl Mux {
     ) -> Result<Box<RawValue>, CallError> {
         let started = Instant::now();
         self.meters.calls.increment(1);
-        let inner = self.request_inner(method.clone(), params, events, after);
-        let result = match tokio::time::timeout(timeout, inner).await {
-            Ok(result) => result,
-            Err(_) => Err(CallError::Timeout {
-                pool: self.ident.pool_name.to_string(),
-                replica: self.ident.replica,
-                method: method.to_string(),
-                after: timeout,
-            }),
-        };
+        let deadline = started.checked_add(timeout).unwrap_or(started + FOREVER);
+        let result = self
+            .request_inner(method, params, events, after, deadline, timeout)
+            .await;
         match &result {
             Ok(_) | Err(CallError::Rpc(_)) => self
                 .meters
@@ -279,8 +294,11 @@ impl Mux {
         params: Option<Box<RawValue>>,
         events: Option<CallEventSink>,
         after: Option<Arc<dyn AfterCall>>,
+        deadline: Instant,
+        timeout: Duration,
     ) -> Result<Box<RawValue>, CallError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let deadline = self.deadline_nanos(deadline);
         let stateless = self.stateless_meta.lock().clone();
         let (params, progress_token) = rewrite_request_params(params, id, stateless.as_deref())
             .map_err(|e| self.protocol(e))?;
@@ -296,9 +314,12 @@ impl Mux {
                 events,
                 progress_token,
                 after,
+                deadline,
+                timeout,
             };
             table.calls.insert(id, pending);
         }
+        self.schedule(deadline);
         // From here on, leaving early (drop, deadline) must tell the upstream.
         let guard = CancelOnDrop {
             mux: self,
@@ -671,6 +692,14 @@ impl Detached {
     }
 }
 
+impl Drop for Mux {
+    fn drop(&mut self) {
+        // The sweeper holds only a weak reference: wake it so it sees the mux is gone
+        // rather than sleeping out its wait.
+        self.sweep_wake.notify_one();
+    }
+}
+
 impl Drop for Detached {
     fn drop(&mut self) {
         if let Some(sending) = self.0.take()
@@ -712,6 +741,7 @@ impl Drop for CancelOnDrop<'_> {
     }
 }
 
+mod deadline;
 mod meta;
 
 #[cfg(test)]

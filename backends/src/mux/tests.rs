@@ -159,6 +159,55 @@ async fn a_deadline_fails_the_call_and_cancels_it() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_shorter_deadline_after_a_longer_one_fires_on_time() {
+    let (mux, mut out, _pool) = mux();
+    let call = |method: &'static str, timeout: u64| {
+        let m = mux.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let result = m
+                .request(
+                    method.into(),
+                    None,
+                    None,
+                    None,
+                    Duration::from_millis(timeout),
+                )
+                .await;
+            (result, started.elapsed())
+        })
+    };
+    // The sweeper sleeps until the first call's deadline (10 s); the second must wake it.
+    let long = call("long", 10_000);
+    let _ = out.recv().await.unwrap();
+    let short = call("short", 100);
+    let _ = out.recv().await.unwrap();
+    let (result, took) = short.await.unwrap();
+    assert!(matches!(result, Err(CallError::Timeout { method, .. }) if method == "short"));
+    assert!(
+        took >= Duration::from_millis(100) && took < Duration::from_millis(150),
+        "{took:?}"
+    );
+    // The long call is still pending, and times out at its own deadline.
+    assert_eq!(mux.pending(), 1);
+    let (result, took) = long.await.unwrap();
+    assert!(matches!(result, Err(CallError::Timeout { method, .. }) if method == "long"));
+    assert!(took >= Duration::from_secs(10), "{took:?}");
+    assert_eq!(mux.pending(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_answered_call_never_times_out_later() {
+    let (mux, mut out, _pool) = mux();
+    let (task, sent) = start(&mux, &mut out, "{}", None).await;
+    mux.dispatch(response(id_of(&sent), "{}"), Origin::Unknown);
+    assert!(task.await.unwrap().is_ok());
+    // Well past its 5 s deadline: nothing is cancelled upstream.
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    assert!(out.try_recv().is_err());
+}
+
 #[tokio::test]
 async fn server_requests_follow_the_attribution_rule() {
     let (mux, mut out, mut pool) = mux();

@@ -73,6 +73,9 @@ struct Session {
     mux: Arc<Mux>,
     session_id: Mutex<Option<HeaderValue>>,
     protocol_version: Mutex<Option<HeaderValue>>,
+    /// Every header a POST of a message carries, built when the session id or the protocol
+    /// version changes (twice per session) rather than inserted one by one per message.
+    post_headers: Mutex<http::HeaderMap>,
 }
 
 /// Start the session task; nothing is sent until the handshake's first message.
@@ -98,7 +101,9 @@ pub(crate) fn start(
         mux,
         session_id: Mutex::new(None),
         protocol_version: Mutex::new(None),
+        post_headers: Mutex::new(http::HeaderMap::new()),
     });
+    session.refresh_post_headers();
     // Requests are POSTed from the caller's task; notifications, answers to server requests
     // and cancellations still go through the outbound queue. Weak: the mux must not keep its
     // own transport alive.
@@ -132,17 +137,26 @@ impl DirectSend for Direct {
 
 impl Session {
     fn request(&self, method: Method, accept: HeaderValue, body: Bytes) -> Request<Full<Bytes>> {
-        let has_body = !body.is_empty();
         let mut request = Request::new(Full::new(body));
         *request.method_mut() = method;
         *request.uri_mut() = self.url.clone();
-        // Filled in place: `request::Builder` threads a `Result` through every header.
-        let headers = request.headers_mut();
-        headers.reserve(4 + self.headers.len());
+        *request.headers_mut() = self.headers_for(accept);
+        request
+    }
+
+    /// The headers of a message POST (see [`Session::post_headers`]).
+    fn post_request(&self, body: Bytes) -> Request<Full<Bytes>> {
+        let mut request = Request::new(Full::new(body));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = self.url.clone();
+        *request.headers_mut() = self.post_headers.lock().clone();
+        request
+    }
+
+    /// `Accept`, the session's id and protocol version, and the configured headers.
+    fn headers_for(&self, accept: HeaderValue) -> http::HeaderMap {
+        let mut headers = http::HeaderMap::with_capacity(3 + self.headers.len());
         headers.insert(ACCEPT, accept);
-        if has_body {
-            headers.insert(CONTENT_TYPE, JSON);
-        }
         if let Some(id) = self.session_id.lock().clone() {
             headers.insert(SESSION_ID, id);
         }
@@ -152,7 +166,14 @@ impl Session {
         for (name, value) in &self.headers {
             headers.append(name, value.clone());
         }
-        request
+        headers
+    }
+
+    /// Rebuild [`Session::post_headers`] after the session id or protocol version changed.
+    fn refresh_post_headers(&self) {
+        let mut headers = self.headers_for(ACCEPT_BOTH);
+        headers.insert(CONTENT_TYPE, JSON);
+        *self.post_headers.lock() = headers;
     }
 
     async fn post(self: Arc<Self>, message: Message) {
@@ -165,7 +186,7 @@ impl Session {
         };
         let initialize = message.method.as_deref() == Some("initialize");
         let initialized = message.method.as_deref() == Some("notifications/initialized");
-        let request = self.request(Method::POST, ACCEPT_BOTH, Bytes::from(message.to_bytes()));
+        let request = self.post_request(Bytes::from(message.to_bytes()));
         let response = match self.upstream.request(request).await {
             Ok(response) => response,
             Err(e) => {
@@ -182,6 +203,7 @@ impl Session {
         }
         if initialize && let Some(id) = response.headers().get(SESSION_ID) {
             *self.session_id.lock() = Some(id.clone());
+            self.refresh_post_headers();
         }
         if status == StatusCode::ACCEPTED {
             if let Some(id) = call {
@@ -357,6 +379,7 @@ impl Session {
             && let Ok(value) = HeaderValue::try_from(v.as_ref())
         {
             *self.protocol_version.lock() = Some(value);
+            self.refresh_post_headers();
         }
         self.mux.dispatch(message, origin);
     }
