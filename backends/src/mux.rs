@@ -212,8 +212,13 @@ impl Mux {
     }
 
     fn touch(&self) {
-        let now = self.born.elapsed().as_millis() as u64;
-        self.last_activity.store(now, Ordering::Relaxed);
+        self.touch_at(Instant::now());
+    }
+
+    /// [`Mux::touch`] with a time the caller already read.
+    fn touch_at(&self, now: Instant) {
+        let ms = now.saturating_duration_since(self.born).as_millis() as u64;
+        self.last_activity.store(ms, Ordering::Relaxed);
     }
 
     /// Let requests be sent from the caller's task through `direct` (see [`DirectSend`]).
@@ -271,9 +276,8 @@ impl Mux {
     ) -> Result<Box<RawValue>, CallError> {
         let started = Instant::now();
         self.meters.calls.increment(1);
-        let deadline = started.checked_add(timeout).unwrap_or(started + FOREVER);
         let result = self
-            .request_inner(method, params, events, after, deadline, timeout)
+            .request_inner(method, params, events, after, started, timeout)
             .await;
         match &result {
             Ok(_) | Err(CallError::Rpc(_)) => self
@@ -294,11 +298,12 @@ impl Mux {
         params: Option<Box<RawValue>>,
         events: Option<CallEventSink>,
         after: Option<Arc<dyn AfterCall>>,
-        deadline: Instant,
+        started: Instant,
         timeout: Duration,
     ) -> Result<Box<RawValue>, CallError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let deadline = self.deadline_nanos(deadline);
+        let deadline =
+            self.deadline_nanos(started.checked_add(timeout).unwrap_or(started + FOREVER));
         let stateless = self.stateless_meta.lock().clone();
         let (params, progress_token) = rewrite_request_params(params, id, stateless.as_deref())
             .map_err(|e| self.protocol(e))?;
@@ -327,7 +332,8 @@ impl Mux {
             armed: true,
         };
         let message = Message::request(to_raw(&id), &*method, params);
-        self.touch();
+        // (No second touch after the answer: dispatching the answer touched.)
+        self.touch_at(started);
         let result = match self.direct.get() {
             Some(direct) => {
                 let Some(sending) = direct.send(message) else {
@@ -353,7 +359,6 @@ impl Mux {
             }
         };
         guard.disarm();
-        self.touch();
         match result {
             Ok(result) => result,
             Err(_) => Err(self.unavailable("the session ended".into())),

@@ -268,8 +268,15 @@ impl Replica {
         let started = Instant::now();
         let _inflight = InflightGuard::enter(&self.inflight);
         self.mark_call(started);
-        let connection = self.connection_within(timeout).await?;
-        let left = timeout.saturating_sub(started.elapsed());
+        // The whole deadline when connected (the common case: no clock read), else what is
+        // left after waiting for the replica to start.
+        let (connection, left) = match self.connection() {
+            Some(connection) => (connection, timeout),
+            None => {
+                let connection = self.connection_within(timeout).await?;
+                (connection, timeout.saturating_sub(started.elapsed()))
+            }
+        };
         match connection
             .mux
             .request(call.method, call.params, call.events, call.after, left)
