@@ -378,6 +378,20 @@ pub struct ParamsPeek<'a> {
     /// `completion/complete`: the reference (`ref/prompt` or `ref/resource`), raw.
     #[serde(default, rename = "ref", borrow)]
     pub reference: Option<&'a RawValue>,
+    /// A multi-round-trip retry (2026-07-28, SEP-2549): the state the server handed out.
+    #[serde(default, rename = "requestState", borrow)]
+    pub request_state: Option<&'a RawValue>,
+    /// A multi-round-trip retry: the client's answers to the server's input requests.
+    #[serde(default, rename = "inputResponses", borrow)]
+    pub input_responses: Option<&'a RawValue>,
+}
+
+impl ParamsPeek<'_> {
+    /// Whether these are the params of a multi-round-trip retry (`requestState` or
+    /// `inputResponses` present), whose answer depends on its inputs.
+    pub fn is_mrtr_retry(&self) -> bool {
+        self.request_state.is_some() || self.input_responses.is_some()
+    }
 }
 
 /// An optional string borrowed from the input unless it has escapes. (serde borrows a bare
@@ -430,6 +444,29 @@ mod tests {
         assert_eq!(msg.kind(), Kind::Request);
         assert_eq!(msg.to_bytes(), text.to_vec());
         assert_eq!(msg.peek_params().name.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn a_peek_recognises_a_multi_round_trip_retry() {
+        let parse = |params: &str| {
+            Message::parse(
+                format!(r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{params}}}"#)
+                    .as_bytes(),
+            )
+            .unwrap()
+        };
+        for (params, retry) in [
+            (r#"{"name":"t","arguments":{}}"#, false),
+            (r#"{"name":"t","arguments":{"requestState":"x"}}"#, false),
+            (r#"{"name":"t","requestState":"s"}"#, true),
+            (r#"{"name":"t","inputResponses":{"a":{}}}"#, true),
+        ] {
+            assert_eq!(
+                parse(params).peek_params().is_mrtr_retry(),
+                retry,
+                "{params}"
+            );
+        }
     }
 
     #[test]

@@ -133,6 +133,7 @@ async fn route_request(
         "logging/setLevel" => set_level(gw, session, params.as_deref()).await,
         "tools/call" | "prompts/get" => {
             let peek = peek(params.as_deref())?;
+            let mrtr_retry = peek.is_mrtr_retry();
             let name = peek
                 .name
                 .ok_or_else(|| invalid_params(format!("{method} needs params.name")))?;
@@ -163,7 +164,7 @@ async fn route_request(
                 .then(|| AnswerCache::tool_is_cacheable(route.hints, opt_in));
             let cache_key = match cacheable {
                 // An MRTR retry's answer depends on its inputs: never reused (SEP-2549).
-                Some(true) if is_mrtr_retry(params.as_deref()) => None,
+                Some(true) if mrtr_retry => None,
                 Some(true) => AnswerCache::key_for(
                     &session.principal,
                     shared,
@@ -311,21 +312,6 @@ async fn route_request(
         )
         .into()),
     }
-}
-
-/// Whether params carry MRTR retry fields (`requestState`, `inputResponses`).
-fn is_mrtr_retry(params: Option<&RawValue>) -> bool {
-    #[derive(serde::Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Retry<'a> {
-        #[serde(borrow, default)]
-        request_state: Option<&'a RawValue>,
-        #[serde(borrow, default)]
-        input_responses: Option<&'a RawValue>,
-    }
-    params
-        .and_then(|p| serde_json::from_str::<Retry<'_>>(p.get()).ok())
-        .is_some_and(|r| r.request_state.is_some() || r.input_responses.is_some())
 }
 
 /// Whether a result is an interim MRTR `input_required` answer (never cached).
