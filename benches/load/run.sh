@@ -3,7 +3,8 @@
 # backend directly, the same backend behind a bare hyper forwarder (the floor under any
 # hyper-based proxy: two HTTP hops and nothing else), and the same backend through vecgate with learning on (policy "vector": every
 # call embedded, searched, routed and learned), once in front of one replica (the shape the other
-# gateways were measured in) and once in front of two. Throughput at saturation with wrk (c=32), latency percentiles from wrk, and
+# gateways were measured in) and once in front of two, and in front of one with one runtime
+# worker (`--workers 1`). Throughput at saturation with wrk (c=32), latency percentiles from wrk, and
 # the ratios; then latency at fixed offered rates (open loop, vecgate's live replay client, latency
 # counted from when each call was due) for the backend directly and through vecgate.
 # Usage: benches/load/run.sh [SECONDS]   (default 10 per target; RATES=1000,5000 sets the rates)
@@ -18,7 +19,7 @@ start bare "$BIN/vecgate-echo-backend" --listen 127.0.0.1:0 --bare; BARE=$URL
 start echo1 "$BIN/vecgate-echo-backend" --listen 127.0.0.1:0; ECHO1=$URL
 start echo2 "$BIN/vecgate-echo-backend" --listen 127.0.0.1:0; ECHO2=$URL
 start forwarder "$BIN/vecgate-bare-forwarder" --listen 127.0.0.1:0 --upstream "$ECHO1"; FORWARDER=$URL
-gateway() { # name urls -> starts vecgate in front of the urls, sets $URL
+gateway() { # name urls [vecgate args...] -> starts vecgate in front of the urls, sets $URL
   cat >"$work/$1.toml" <<TOML
 listen = "127.0.0.1:0"
 policy = "${POLICY:-vector}"
@@ -26,11 +27,15 @@ policy = "${POLICY:-vector}"
 name = "echo"
 urls = [$2]
 TOML
-  VECGATE_LOG=warn start "$1" "$BIN/vecgate" serve --config "$work/$1.toml"
+  local name=$1; shift 2
+  VECGATE_LOG=warn start "$name" "$BIN/vecgate" "$@" serve --config "$work/$name.toml"
 }
 # One replica: the shape the other gateways were measured in. Two: the learned router choosing.
 gateway vg1 "\"$ECHO1\""; VG1=$URL
 gateway vg2 "\"$ECHO1\", \"$ECHO2\""; VG2=$URL
+# The same with one runtime worker: on these 2 cores vecgate shares the CPU with wrk and the
+# backend, and two workers stealing work from each other pay for cross-thread wake-ups.
+gateway vg1w1 "\"$ECHO1\"" --workers 1; VG1W1=$URL
 
 session() { # url -> Mcp-Session-Id
   curl -s -D - -o /dev/null -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
@@ -53,7 +58,7 @@ run() { # label url session [check] -> prints a line, stores req/s in $work/labe
     exit 1
   fi
   echo "$rps" >"$work/$label.rps"
-  printf "%-22s %12s req/s   p50 %8s   p99 %8s\n" "$label" "$rps" "$p50" "$p99"
+  printf "%-26s %12s req/s   p50 %8s   p99 %8s\n" "$label" "$rps" "$p50" "$p99"
 }
 
 echo "vecgate load benchmark: wrk -c$CONNS, ${DURATION}s per target, everything on this machine's $(nproc) cores"
@@ -62,12 +67,15 @@ run "echo backend direct" "$ECHO1" "$(session "$ECHO1")"
 run "bare hyper forwarder" "$FORWARDER" "$(session "$FORWARDER")"
 run "vecgate, 1 replica" "$VG1" "$(session "$VG1")"
 run "vecgate, 2 replicas" "$VG2" "$(session "$VG2")"
+run "vecgate, 1 rep, 1 worker" "$VG1W1" "$(session "$VG1W1")"
 rps() { cat "$work/$1.rps"; }
-python3 - "$(rps "bare HTTP responder")" "$(rps "echo backend direct")" "$(rps "vecgate, 1 replica")" "$(rps "vecgate, 2 replicas")" "$(rps "bare hyper forwarder")" "${POLICY:-vector}" <<'PY'
+python3 - "$(rps "bare HTTP responder")" "$(rps "echo backend direct")" "$(rps "vecgate, 1 replica")" "$(rps "vecgate, 2 replicas")" "$(rps "bare hyper forwarder")" "${POLICY:-vector}" "$(rps "vecgate, 1 rep, 1 worker")" <<'PY'
 import sys
 bare, direct, one, two, forwarder = map(float, sys.argv[1:6])
+one_worker = float(sys.argv[7])
 print(f"policy {sys.argv[6]}; every answer checked for a JSON-RPC result")
 print(f"ratio vecgate/direct, 1 replica  = {one/direct:.3f}   (bar: 4 x 0.11 = 0.44; mcp-proxy 0.115, agentgateway 0.109 in the notes, 1 backend)")
+print(f"ratio vecgate/direct, 1 replica, --workers 1 = {one_worker/direct:.3f}")
 print(f"ratio vecgate/direct, 2 replicas = {two/direct:.3f}")
 print(f"ratio forwarder/direct           = {forwarder/direct:.3f}   (the floor: two hyper hops, no MCP)")
 print(f"ratio vecgate/forwarder, 1 replica = {one/forwarder:.3f}")

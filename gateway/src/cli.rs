@@ -29,6 +29,12 @@ pub struct Cli {
         default_value = "info,rmcp=warn"
     )]
     pub log: String,
+    /// Runtime worker threads (default: one per CPU core). Where the gateway shares its cores
+    /// with its backends or a load generator, fewer workers than cores can serve more: threads
+    /// that steal work from each other across oversubscribed cores pay for cross-thread
+    /// wake-ups (benches/load/run.sh measures both).
+    #[arg(long, global = true, env = "VECGATE_WORKERS", value_parser = clap::value_parser!(u16).range(1..))]
+    pub workers: Option<u16>,
     /// What to do (default: serve).
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -99,7 +105,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log).context("--log")?)
         .with_writer(std::io::stderr)
         .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(workers) = cli.workers {
+        runtime.worker_threads(usize::from(workers));
+    }
+    let runtime = runtime
         .enable_all()
         .build()
         .context("cannot start the tokio runtime")?;
@@ -218,4 +228,20 @@ async fn shutdown_signal() {
         let _ = tokio::signal::ctrl_c().await;
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workers_is_a_positive_count_before_or_after_the_subcommand() {
+        let cli = Cli::try_parse_from(["vecgate", "--workers", "1", "serve"]).unwrap();
+        assert_eq!(cli.workers, Some(1));
+        let cli = Cli::try_parse_from(["vecgate", "serve", "--workers", "3"]).unwrap();
+        assert_eq!(cli.workers, Some(3));
+        let refused = Cli::try_parse_from(["vecgate", "serve", "--workers", "0"]).unwrap_err();
+        assert!(refused.to_string().contains("--workers"), "{refused}");
+        assert!(Cli::try_parse_from(["vecgate", "serve", "--workers", "many"]).is_err());
+    }
 }
