@@ -351,11 +351,21 @@ impl Mux {
                 }
             }
             None => {
-                if self.out.send(message).await.is_err() {
-                    drop(guard);
-                    return Err(self.unavailable("the transport is closed".into()));
+                // The answer side is watched while waiting for room in the queue too: a
+                // stalled upstream's full queue must not hold a call past its deadline (the
+                // sweeper fails it through `answer`).
+                let mut answer = answer;
+                tokio::select! {
+                    biased;
+                    result = &mut answer => result,
+                    sent = self.out.send(message) => match sent {
+                        Ok(()) => answer.await,
+                        Err(_) => {
+                            drop(guard);
+                            return Err(self.unavailable("the transport is closed".into()));
+                        }
+                    },
                 }
-                answer.await
             }
         };
         guard.disarm();

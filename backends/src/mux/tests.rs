@@ -198,6 +198,37 @@ async fn a_shorter_deadline_after_a_longer_one_fires_on_time() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_call_waiting_for_room_in_a_full_queue_still_times_out() {
+    // A stalled upstream (nothing reads the outbound queue, which holds one message).
+    let (events, _pool) = mpsc::channel(16);
+    let ident = ReplicaIdent {
+        pool: 0,
+        replica: 0,
+        pool_name: Arc::from("p"),
+    };
+    let (mux, _out) = Mux::new(ident, Meters::new("p"), 1, events, None);
+    let call = |timeout: u64| {
+        let m = mux.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let result = m
+                .request("x".into(), None, None, None, Duration::from_millis(timeout))
+                .await;
+            (result, started.elapsed())
+        })
+    };
+    let first = call(60_000);
+    tokio::task::yield_now().await;
+    let (result, took) = call(200).await.unwrap();
+    assert!(
+        matches!(result, Err(CallError::Timeout { .. })),
+        "{result:?}"
+    );
+    assert!(took < Duration::from_millis(250), "{took:?}");
+    first.abort();
+}
+
+#[tokio::test(start_paused = true)]
 async fn an_answered_call_never_times_out_later() {
     let (mux, mut out, _pool) = mux();
     let (task, sent) = start(&mux, &mut out, "{}", None).await;
