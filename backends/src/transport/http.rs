@@ -171,9 +171,12 @@ impl Session {
 
     /// Rebuild [`Session::post_headers`] after the session id or protocol version changed.
     fn refresh_post_headers(&self) {
+        // Built under the template's lock, so two refreshes cannot leave the older of the
+        // two (lock order: the template, then the id and version).
+        let mut template = self.post_headers.lock();
         let mut headers = self.headers_for(ACCEPT_BOTH);
         headers.insert(CONTENT_TYPE, JSON);
-        *self.post_headers.lock() = headers;
+        *template = headers;
     }
 
     async fn post(self: Arc<Self>, message: Message) {
