@@ -11,13 +11,18 @@ fn raw(s: &str) -> Box<RawValue> {
 }
 
 fn mux() -> (Arc<Mux>, mpsc::Receiver<Message>, mpsc::Receiver<PoolEvent>) {
+    mux_with_queue(16)
+}
+
+/// A mux whose outbound queue holds `queue` messages.
+fn mux_with_queue(queue: usize) -> (Arc<Mux>, mpsc::Receiver<Message>, mpsc::Receiver<PoolEvent>) {
     let (events, pool_rx) = mpsc::channel(16);
     let ident = ReplicaIdent {
         pool: 3,
         replica: 1,
         pool_name: Arc::from("p"),
     };
-    let (mux, out) = Mux::new(ident, Meters::new("p"), 16, events, None);
+    let (mux, out) = Mux::new(ident, Meters::new("p"), queue, events, None);
     (mux, out, pool_rx)
 }
 
@@ -200,13 +205,7 @@ async fn a_shorter_deadline_after_a_longer_one_fires_on_time() {
 #[tokio::test(start_paused = true)]
 async fn a_call_waiting_for_room_in_a_full_queue_still_times_out() {
     // A stalled upstream (nothing reads the outbound queue, which holds one message).
-    let (events, _pool) = mpsc::channel(16);
-    let ident = ReplicaIdent {
-        pool: 0,
-        replica: 0,
-        pool_name: Arc::from("p"),
-    };
-    let (mux, _out) = Mux::new(ident, Meters::new("p"), 1, events, None);
+    let (mux, _out, _pool) = mux_with_queue(1);
     let call = |timeout: u64| {
         let m = mux.clone();
         tokio::spawn(async move {
