@@ -744,14 +744,24 @@ impl Drop for CancelOnDrop<'_> {
             return;
         }
         let was_pending = self.mux.pending.lock().calls.remove(&self.id).is_some();
-        if was_pending && !self.mux.is_closed() {
-            let params =
-                serde_json::json!({"requestId": self.id, "reason": "cancelled by vecgate"});
-            let cancel = Message::notification("notifications/cancelled", Some(to_raw(&params)));
-            // Best effort: a full queue means the upstream is stalled anyway.
-            if self.mux.out.try_send(cancel).is_err() {
-                self.mux.meters.events_dropped.increment(1);
-            }
+        if was_pending {
+            self.mux.cancel_upstream(self.id, "cancelled by vecgate");
+        }
+    }
+}
+
+impl Mux {
+    /// Tell the upstream that vecgate gave up on request `id` (`notifications/cancelled`),
+    /// unless the session is closed. Best effort: a full queue means the upstream is stalled
+    /// anyway, and the drop is counted.
+    fn cancel_upstream(&self, id: u64, reason: &str) {
+        if self.is_closed() {
+            return;
+        }
+        let params = serde_json::json!({"requestId": id, "reason": reason});
+        let cancel = Message::notification("notifications/cancelled", Some(to_raw(&params)));
+        if self.out.try_send(cancel).is_err() {
+            self.meters.events_dropped.increment(1);
         }
     }
 }

@@ -13,7 +13,6 @@
 
 use super::Mux;
 use crate::error::CallError;
-use crate::jsonrpc::{Message, to_raw};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -78,15 +77,7 @@ impl Mux {
                 method: call.method.into_owned(),
                 after: call.timeout,
             }));
-            if !self.is_closed() {
-                let params = serde_json::json!({"requestId": id, "reason": "timed out in vecgate"});
-                let cancel =
-                    Message::notification("notifications/cancelled", Some(to_raw(&params)));
-                // Best effort, as for a call its caller abandoned.
-                if self.out.try_send(cancel).is_err() {
-                    self.meters.events_dropped.increment(1);
-                }
-            }
+            self.cancel_upstream(id, "timed out in vecgate");
         }
         next
     }
