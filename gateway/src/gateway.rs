@@ -122,6 +122,9 @@ pub struct Gateway {
     live: ArcSwap<Live>,
     /// The aggregated catalog, swapped atomically on change.
     pub catalog: ArcSwap<Aggregate>,
+    /// Serializes catalog rebuilds: each reads the live pools inside it, so the last rebuild
+    /// to store is one that saw the latest pools (see [`Gateway::rebuild_catalog`]).
+    catalog_rebuild: Mutex<()>,
     /// Client sessions.
     pub sessions: SessionTable,
     /// Replica selection.
@@ -199,6 +202,7 @@ impl Gateway {
             identity,
             retired: Mutex::new(Vec::new()),
             reload_lock: tokio::sync::Mutex::new(()),
+            catalog_rebuild: Mutex::new(()),
             reload_source,
         });
         tokio::spawn(pool_events(Arc::downgrade(&gateway), rx));
@@ -244,7 +248,13 @@ impl Gateway {
 
     /// Rebuild the aggregated catalog from the pools' current catalogs. Returns the list kinds
     /// whose client-visible content changed.
+    ///
+    /// Rebuilds run one at a time (pool events and reloads call this from different tasks).
+    /// Unserialized, a pool event that read the pools before a reload swapped them could
+    /// store its aggregate after the reload's, and the catalog would lose the new pools until
+    /// the next event.
     pub fn rebuild_catalog(&self) -> Vec<ListKind> {
+        let _one_rebuild = self.catalog_rebuild.lock();
         let live = self.live.load();
         let parts: Vec<_> = live
             .pools()
