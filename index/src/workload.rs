@@ -379,3 +379,19 @@ pub fn distinct_embeddings(embedder: &dyn crate::embed::Embedder, n: usize, seed
     }
     out
 }
+
+/// Embeddings of the first `n` requests of `Workload::new(seed)`, repeats included, row-major
+/// (`n × embedder.dim()`): a stream of traffic, each request as often as the workload asks it.
+pub fn traffic_embeddings(embedder: &dyn crate::embed::Embedder, n: usize, seed: u64) -> Vec<f32> {
+    let dim = embedder.dim();
+    let mut workload = Workload::new(seed);
+    let mut out = vec![0.0; n * dim];
+    let mut filled = 0;
+    while filled < n {
+        let row = &mut out[filled * dim..(filled + 1) * dim];
+        if embedder.embed(&workload.next_request().view(), row).is_ok() {
+            filled += 1;
+        }
+    }
+    out
+}

@@ -50,11 +50,16 @@ pub struct StoreConfig {
     /// Flat scan vs graph.
     pub crossover: Crossover,
     /// With [`Crossover::Auto`], the recall@10 the graph search is tuned to: each calibration
-    /// measures it on a sample of stored rows (leave-one-out, against the exact scan) and
-    /// searches from then on with the smallest `ef` up to [`HnswParams::ef_search`] that
-    /// reaches it (the configured `ef` when none does). `None` always uses the configured
-    /// `ef`. Searches given an explicit `ef` (`search_ef`, `search_memo_ef`) keep it.
+    /// measures it against the exact scan on a sample of queries (the searches' own once
+    /// enough have been sampled, else stored rows held out of the graph) and searches from
+    /// then on with the smallest `ef` up to [`StoreConfig::max_tuned_ef`] that reaches it.
+    /// When none does, the graph has plateaued below the target: the smallest `ef` within
+    /// 0.003 of the best recall measured is kept, since more buys latency and no recall.
+    /// `None` always uses [`HnswParams::ef_search`]. Searches given an explicit `ef`
+    /// (`search_ef`, `search_memo_ef`) keep it.
     pub target_recall: Option<f32>,
+    /// The largest `ef` calibration may choose under [`StoreConfig::target_recall`].
+    pub max_tuned_ef: usize,
     /// Background or inline graph maintenance.
     pub indexing: Indexing,
     /// Rows left outside the graph before the indexer inserts them (they are flat-scanned until
@@ -86,6 +91,8 @@ impl Default for StoreConfig {
             // The 0.95 plus a margin for the sample's error (128 queries × 10
             // neighbours: a standard error of ~0.006 at 0.95).
             target_recall: Some(0.96),
+            // Recall >= .95 at 1M generated requests needs ef 128 (crate docs).
+            max_tuned_ef: 256,
             indexing: Indexing::Background,
             graph_batch: 256,
             max_unindexed: 1024,
@@ -121,6 +128,9 @@ impl StoreConfig {
             && !(r > 0.0 && r <= 1.0)
         {
             return bad("target_recall", "must be in (0, 1]");
+        }
+        if self.max_tuned_ef == 0 {
+            return bad("max_tuned_ef", "must be > 0");
         }
         if self.graph_batch == 0 {
             return bad("graph_batch", "must be > 0");

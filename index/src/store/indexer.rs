@@ -8,11 +8,11 @@
 //! flat scan on the machine it runs on and lets readers use whichever is faster.
 
 use super::graph::Graph;
-use super::view::{Mode, View};
+use super::view::{Mode, RecallSample, View};
 use super::{Crossover, GraphBackend, Shared};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Entries below which the auto crossover does not even build a graph (a flat scan of this
 /// many rows takes a few microseconds).
@@ -21,20 +21,86 @@ pub(crate) const AUTO_MIN_GRAPH: u32 = 4096;
 /// Sample rows per calibration (recall measured and both paths timed on them).
 const CALIBRATION_QUERIES: usize = 128;
 
+/// How often the idle indexer looks at the traffic sample.
+const TRAFFIC_CHECK: Duration = Duration::from_secs(1);
+
+/// The shortest time between two tunings on traffic.
+const TRAFFIC_TUNE_MIN_INTERVAL: Duration = Duration::from_secs(10);
+
+/// A tuning on traffic runs at most once per this many times its own duration, so its exact
+/// scans (20 ms a query at 1M entries) take at most ~2 % of the indexer's core.
+const TRAFFIC_TUNE_PACE: u32 = 50;
+
 pub(crate) fn run(shared: Arc<Shared>) {
     loop {
-        {
+        let woken = {
             let mut pending = shared.wake.lock();
-            while !*pending && !shared.is_shutting_down() {
-                shared.wake_cv.wait(&mut pending);
+            if !*pending && !shared.is_shutting_down() {
+                shared.wake_cv.wait_for(&mut pending, TRAFFIC_CHECK);
             }
-            *pending = false;
-        }
+            std::mem::take(&mut *pending)
+        };
         if shared.is_shutting_down() {
             return;
         }
-        while !shared.is_shutting_down() && step(&shared, false) {}
+        if woken {
+            while !shared.is_shutting_down() && step(&shared, false) {}
+        }
+        if traffic_tuning_due(&shared) {
+            tune_on_traffic(&shared);
+        }
     }
+}
+
+/// Whether the paced, periodic tuning on traffic should run now.
+fn traffic_tuning_due(shared: &Shared) -> bool {
+    // While readers flat-scan, `ef` does not matter until the next calibration, which
+    // tunes it anyway.
+    if shared.view.load().mode != Mode::Graph || !shared.traffic.is_refilled() {
+        return false;
+    }
+    match *shared.traffic_tuned.lock() {
+        None => true,
+        Some((at, took)) => at.elapsed() >= TRAFFIC_TUNE_MIN_INTERVAL.max(took * TRAFFIC_TUNE_PACE),
+    }
+}
+
+/// Re-tunes the graph's `ef` on the sampled searches, if the store tunes `ef`
+/// ([`Crossover::Auto`] with a target recall), has a graph, and the sample has been
+/// refilled since its last use. Returns whether it ran.
+pub(crate) fn tune_on_traffic(shared: &Shared) -> bool {
+    let _one_indexer = shared.indexer.lock();
+    let config = &shared.config;
+    let (Crossover::Auto, Some(target)) = (config.crossover, config.target_recall) else {
+        return false;
+    };
+    let view = shared.view.load_full();
+    let Some(graph) = view.graph.as_ref() else {
+        return false;
+    };
+    let Some(queries) = shared.traffic.take() else {
+        return false;
+    };
+    let started = Instant::now();
+    let (ef, recall) = tune_ef(
+        &view,
+        graph,
+        view.graph_len,
+        &queries,
+        |_| false,
+        config.max_tuned_ef,
+        target,
+    );
+    *shared.traffic_tuned.lock() = Some((Instant::now(), started.elapsed()));
+    // Only the tuning changes: rows and graph are whatever is current by now.
+    shared.publish(|current| {
+        let mut next = current.clone();
+        next.tuned_ef = ef as u32;
+        next.sampled_recall = Some(recall);
+        next.recall_sample = RecallSample::Traffic;
+        next
+    });
+    true
 }
 
 /// Does one unit of indexing work; returns whether there was any. `all` indexes even a batch
@@ -85,11 +151,15 @@ pub(crate) fn step(shared: &Shared, all: bool) -> bool {
                     .calibrated_len
                     .load(Ordering::Relaxed)
                     .saturating_mul(2));
-    // While `ef` is tuned, a sample spread over this step's rows is held out of the graph:
-    // requests like the stored ones that the graph has not seen, searched in it before they
-    // join it.
+    // While `ef` is tuned, it is tuned on the searches' own queries when enough were sampled;
+    // else a sample spread over this step's rows is held out of the graph: requests like the
+    // stored ones that the graph has not seen, searched in it before they join it.
+    let traffic = match config.target_recall {
+        Some(_) if calibrating => shared.traffic.take(),
+        _ => None,
+    };
     let held_out = match config.target_recall {
-        Some(_) if calibrating => HeldOut::spread(from..upto),
+        Some(_) if calibrating && traffic.is_none() => HeldOut::spread(from..upto),
         _ => HeldOut::none(),
     };
     let mut progress = Progress {
@@ -110,19 +180,35 @@ pub(crate) fn step(shared: &Shared, all: bool) -> bool {
     if !insert_rows(shared, &view, &mut graph, rest, all, &mut progress) {
         return false;
     }
-    let ef_tuning = match config.target_recall {
-        Some(target) if held_out.len() >= MIN_HELD_OUT => {
-            let queries: Vec<u32> = held_out.rows().filter(|&e| !view.is_dead(e)).collect();
+    let ef_tuning = match (config.target_recall, &traffic) {
+        (Some(target), Some(queries)) => {
+            let (ef, recall) = tune_ef(
+                &view,
+                &graph,
+                upto,
+                queries,
+                |_| false,
+                config.max_tuned_ef,
+                target,
+            );
+            Some((ef as u32, recall, RecallSample::Traffic))
+        }
+        (Some(target), None) if held_out.len() >= MIN_HELD_OUT => {
+            let queries: Vec<f32> = held_out
+                .rows()
+                .filter(|&e| !view.is_dead(e))
+                .flat_map(|e| view.row(e).iter().copied())
+                .collect();
             let (ef, recall) = tune_ef(
                 &view,
                 &graph,
                 upto,
                 &queries,
                 |e| held_out.contains(e),
-                config.hnsw.ef_search,
+                config.max_tuned_ef,
                 target,
             );
-            Some((ef as u32, recall))
+            Some((ef as u32, recall, RecallSample::HeldOut))
         }
         _ => None,
     };
@@ -140,8 +226,8 @@ pub(crate) fn step(shared: &Shared, all: bool) -> bool {
         shared.rebuilds.fetch_add(1, Ordering::Relaxed);
     }
     let mut tuning = Tuning::of(&view);
-    if let Some((ef, recall)) = ef_tuning {
-        (tuning.ef, tuning.recall) = (ef, Some(recall));
+    if let Some((ef, recall, sample)) = ef_tuning {
+        (tuning.ef, tuning.recall, tuning.sample) = (ef, Some(recall), sample);
     }
     match config.crossover {
         Crossover::Fixed(_) => tuning.mode = Mode::Graph,
@@ -280,6 +366,7 @@ struct Tuning {
     /// 0: the configured `ef`.
     ef: u32,
     recall: Option<f32>,
+    sample: RecallSample,
 }
 
 impl Tuning {
@@ -289,6 +376,7 @@ impl Tuning {
             mode: view.mode,
             ef: view.tuned_ef,
             recall: view.sampled_recall,
+            sample: view.recall_sample,
         }
     }
 
@@ -296,6 +384,7 @@ impl Tuning {
         view.mode = self.mode;
         view.tuned_ef = self.ef;
         view.sampled_recall = self.recall;
+        view.recall_sample = self.sample;
     }
 }
 
@@ -357,8 +446,12 @@ fn faster_mode(view: &View, graph: &Graph, upto: u32, ef: usize) -> Mode {
     if hnsw < flat { Mode::Graph } else { Mode::Flat }
 }
 
-/// The `ef` values calibration tries, smallest first.
-const EF_LADDER: [usize; 12] = [10, 12, 16, 20, 24, 32, 40, 48, 64, 96, 128, 192];
+/// The `ef` values calibration tries, smallest first (then the ceiling itself).
+const EF_LADDER: [usize; 13] = [10, 12, 16, 20, 24, 32, 40, 48, 64, 96, 128, 192, 256];
+
+/// Recall within this of the best measured counts as the graph's plateau: when no `ef`
+/// reaches the target, the smallest `ef` on the plateau is kept.
+const PLATEAU: f32 = 0.003;
 
 /// Neighbours per query whose recall is measured (the bench's and the router's k).
 const RECALL_K: usize = 10;
@@ -366,28 +459,29 @@ const RECALL_K: usize = 10;
 /// Held-out rows below which a calibration leaves `ef` as it was (too few for an estimate).
 const MIN_HELD_OUT: usize = 32;
 
-/// The smallest `ef` of [`EF_LADDER`] below `max_ef` whose recall@10 on `queries` reaches
-/// `target`, with the recall it measured; `max_ef` and its recall when none does. The queries
-/// are rows held out of the graph (`held_out`), which covers the others of `0..limit`; their
-/// truth is the exact scan of those others. A result with the same similarity as the 10th
-/// true neighbour counts: identical rows are interchangeable.
+/// The smallest `ef` of [`EF_LADDER`] up to `max_ef` whose recall@10 on `queries` (row-major
+/// vectors) reaches `target`, with the recall it measured; when none does, the smallest on
+/// the graph's plateau (within [`PLATEAU`] of the best). The graph covers `0..limit` except
+/// rows `held_out` of it; a query's truth is the exact scan of those same rows. A result with
+/// the same similarity as the 10th true neighbour counts: identical rows are interchangeable.
 fn tune_ef(
     view: &View,
     graph: &Graph,
     limit: u32,
-    queries: &[u32],
+    queries: &[f32],
     held_out: impl Fn(u32) -> bool,
     max_ef: usize,
     target: f32,
 ) -> (usize, f32) {
     let k = RECALL_K;
     let mut out = Vec::with_capacity(k);
+    let queries: Vec<&[f32]> = queries.chunks_exact(view.dim).collect();
     // Per query: its true neighbours and the similarity a result needs to count.
     let truth: Vec<(Vec<u32>, f32)> = queries
         .iter()
-        .map(|&q| {
+        .map(|q| {
             out.clear();
-            view.scan_range(0, limit, view.row(q), k, &mut out, &held_out);
+            view.scan_range(0, limit, q, k, &mut out, &held_out);
             let floor = out.last().map_or(f32::NEG_INFINITY, |n| n.similarity);
             (out.iter().map(|n| n.entry).collect(), floor)
         })
@@ -395,9 +489,9 @@ fn tune_ef(
     let expected: usize = truth.iter().map(|(ids, _)| ids.len()).sum();
     let mut recall_at = |ef: usize| {
         let mut found = 0usize;
-        for (&q, (ids, floor)) in queries.iter().zip(&truth) {
+        for (q, (ids, floor)) in queries.iter().zip(&truth) {
             out.clear();
-            graph.search(view, view.row(q), k, ef.max(k), limit, |n| {
+            graph.search(view, q, k, ef.max(k), limit, |n| {
                 if !view.is_dead(n.entry) {
                     super::kernel::offer(&mut out, k, n)
                 }
@@ -413,13 +507,20 @@ fn tune_ef(
             found as f32 / expected as f32
         }
     };
-    for ef in EF_LADDER.iter().copied().filter(|&ef| ef < max_ef) {
+    let ladder = EF_LADDER.iter().copied().filter(|&ef| ef < max_ef);
+    let mut measured = Vec::with_capacity(EF_LADDER.len() + 1);
+    for ef in ladder.chain(std::iter::once(max_ef)) {
         let recall = recall_at(ef);
         if recall >= target {
             return (ef, recall);
         }
+        measured.push((ef, recall));
     }
-    (max_ef, recall_at(max_ef))
+    let best = measured.iter().map(|&(_, r)| r).fold(0.0, f32::max);
+    measured
+        .into_iter()
+        .find(|&(_, r)| r >= best - PLATEAU)
+        .unwrap_or((max_ef, best))
 }
 
 #[cfg(test)]

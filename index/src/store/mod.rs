@@ -24,11 +24,14 @@
 //!   this hardware. With [`Crossover::Auto`] the indexer times both on the running machine and
 //!   picks.
 //! - **`ef` tuned to a recall, not fixed.** With [`Crossover::Auto`] each calibration (the
-//!   first build, then each doubling) holds a sample spread over the step's rows out of the
-//!   graph, measures recall@10 of those unseen rows against the exact scan at rising `ef`, and
-//!   searches with the smallest `ef` (up to [`HnswParams::ef_search`]) that reaches
-//!   [`StoreConfig::target_recall`]: a small graph needs far less `ef` than a large one for the
-//!   same recall (16 vs 48 at 10K and 100K generated requests).
+//!   first build, then each doubling) measures recall@10 against the exact scan at rising
+//!   `ef` and searches with the smallest `ef` (up to [`StoreConfig::max_tuned_ef`]) that
+//!   reaches [`StoreConfig::target_recall`]: a small graph needs far less `ef` than a large
+//!   one for the same recall (16 vs 48 at 10K and 100K generated requests). The queries are
+//!   a sample of the store's own searches (one in 32, module `traffic`), weighted as the
+//!   traffic asks them; before 128 have been sampled, rows spread over the step held out of
+//!   the graph. The indexer also re-tunes on each refilled sample, paced to ~2 % of its core,
+//!   so `ef` follows the traffic and the graph's growth between doublings.
 //! - **Neighbour memo.** [`TrajectoryStore::search_memo`] answers a repeated request key from
 //!   its memoised neighbours, brought up to date by an exact scan of the entries added since
 //!   (a forget invalidates the memo). [`TrajectoryStore::record_keyed`] reuses the same slot,
@@ -44,6 +47,7 @@ mod indexer;
 mod kernel;
 mod memo;
 mod stats;
+mod traffic;
 mod view;
 
 pub use config::{Crossover, Indexing, StoreConfig};
@@ -62,6 +66,7 @@ pub(crate) use stats::StatRow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::thread::JoinHandle;
+pub use view::RecallSample;
 pub(crate) use view::{Mode, View};
 
 /// What [`TrajectoryStore::record`] did.
@@ -113,18 +118,24 @@ pub struct StoreStats {
     /// Recall@10 the last calibration measured at `search_ef` on its sample (`None` before
     /// one ran, or without a target).
     pub sampled_recall: Option<f32>,
+    /// Which queries that sample held.
+    pub recall_sample: RecallSample,
 }
 
 impl StoreStats {
-    /// How searches run, for logs and benches: e.g. `the graph at ef 16 (sampled recall@10
-    /// 0.964)` or `the flat scan`.
+    /// How searches run, for logs and benches: e.g. `the graph at ef 16 (recall@10 0.964 on
+    /// sampled searches)` or `the flat scan`.
     pub fn search_path(&self) -> String {
         if !self.graph_in_use {
             return "the flat scan".to_owned();
         }
+        let sample = match self.recall_sample {
+            RecallSample::Traffic => "searches",
+            _ => "held-out rows",
+        };
         match self.sampled_recall {
             Some(r) => format!(
-                "the graph at ef {} (sampled recall@10 {r:.3})",
+                "the graph at ef {} (recall@10 {r:.3} on sampled {sample})",
                 self.search_ef
             ),
             None => format!("the graph at ef {}", self.search_ef),
@@ -145,6 +156,10 @@ pub(crate) struct Shared {
     pub(crate) wake_cv: Condvar,
     shutdown: AtomicBool,
     pub(crate) calibrated_len: AtomicU32,
+    /// Queries of searches that use the tuned `ef`, for calibrating it on traffic.
+    pub(crate) traffic: traffic::TrafficSample,
+    /// When the indexer last tuned `ef` on traffic, and how long that took (it paces the next).
+    pub(crate) traffic_tuned: Mutex<Option<(std::time::Instant, std::time::Duration)>>,
     memo: memo::Memo,
     merges: AtomicU64,
     inserts: AtomicU64,
@@ -193,6 +208,7 @@ impl TrajectoryStore {
             config.crossover != Crossover::FlatOnly && config.indexing == Indexing::Background;
         let shared = Arc::new(Shared {
             memo: memo::Memo::new(config.memo_slots),
+            traffic: traffic::TrafficSample::new(config.dim),
             config,
             view: ArcSwap::from_pointee(view),
             write: Mutex::new(Vec::with_capacity(1)),
@@ -201,6 +217,7 @@ impl TrajectoryStore {
             wake_cv: Condvar::new(),
             shutdown: AtomicBool::new(false),
             calibrated_len: AtomicU32::new(0),
+            traffic_tuned: Mutex::new(None),
             merges: AtomicU64::new(0),
             inserts: AtomicU64::new(0),
             deferred: AtomicU64::new(0),
@@ -279,7 +296,18 @@ impl TrajectoryStore {
             out.clear();
             return;
         }
+        self.offer_to_calibration(query);
         view.search(query, k, view.ef_or(self.shared.config.hnsw.ef_search), out);
+    }
+
+    /// Samples a search that uses the store's own `ef` for its calibration (see `traffic`),
+    /// whether or not the graph answers it yet: the next calibration may choose the graph.
+    #[inline]
+    fn offer_to_calibration(&self, query: &[f32]) {
+        let config = &self.shared.config;
+        if config.crossover == Crossover::Auto && config.target_recall.is_some() {
+            self.shared.traffic.offer(query);
+        }
     }
 
     /// [`TrajectoryStore::search`] with another HNSW `ef` than the configured one (tuning and
@@ -325,13 +353,19 @@ impl TrajectoryStore {
         out: &mut Vec<Neighbour>,
     ) -> bool {
         let view = self.shared.view.load();
-        let ef = ef.unwrap_or_else(|| view.ef_or(self.shared.config.hnsw.ef_search));
         let memo = &self.shared.memo;
         let use_memo = self.shared.config.memo_slots > 0 && k <= MEMO_K;
         if query.len() != view.dim {
             out.clear();
             return false;
         }
+        let ef = match ef {
+            Some(ef) => ef,
+            None => {
+                self.offer_to_calibration(query);
+                view.ef_or(self.shared.config.hnsw.ef_search)
+            }
+        };
         if use_memo {
             if let Some(m) = memo.get(key, view.forgets, view.len, Some(k), out) {
                 if m.len < view.len {
@@ -553,6 +587,15 @@ impl TrajectoryStore {
         while indexer::step(&self.shared, true) {}
     }
 
+    /// Tunes the graph's `ef` on the sampled searches now, if the store tunes it
+    /// ([`Crossover::Auto`] with a [`StoreConfig::target_recall`]), it has a graph, and
+    /// enough searches were sampled since the last tuning (one in 32 searches through the
+    /// store's own `ef`, 128 of them). The indexer thread does the same on its own, paced to
+    /// a small share of its core; this is for tests and benches. Returns whether it ran.
+    pub fn calibrate_on_traffic(&self) -> bool {
+        indexer::tune_on_traffic(&self.shared)
+    }
+
     /// Counters and shape.
     pub fn stats(&self) -> StoreStats {
         let view = self.shared.view.load();
@@ -570,6 +613,7 @@ impl TrajectoryStore {
             epoch: view.epoch,
             search_ef: view.ef_or(self.shared.config.hnsw.ef_search),
             sampled_recall: view.sampled_recall,
+            recall_sample: view.recall_sample,
         }
     }
 

@@ -70,6 +70,18 @@ pub(crate) enum Mode {
     Graph,
 }
 
+/// The queries a calibration measured recall on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RecallSample {
+    /// No calibration has measured recall.
+    #[default]
+    None,
+    /// Stored rows held out of the graph while it was built (before searches were sampled).
+    HeldOut,
+    /// Queries sampled from the store's own searches (weighted as the traffic asks them).
+    Traffic,
+}
+
 /// A calibrated `ef` (0: none) or, failing that, the configured one.
 pub(crate) fn tuned_or(tuned: u32, configured: usize) -> usize {
     if tuned > 0 {
@@ -97,6 +109,8 @@ pub(crate) struct View {
     /// configured one), and the recall@10 it measured on the calibration sample.
     pub(crate) tuned_ef: u32,
     pub(crate) sampled_recall: Option<f32>,
+    /// Which queries `sampled_recall` was measured on.
+    pub(crate) recall_sample: RecallSample,
     /// Tombstoned entries (any).
     pub(crate) dead: u32,
     /// Tombstoned entries the graph still holds (they cost search time until a rebuild).
@@ -128,6 +142,7 @@ impl View {
             mode: Mode::Flat,
             tuned_ef: 0,
             sampled_recall: None,
+            recall_sample: RecallSample::None,
             dead: 0,
             dead_in_graph: 0,
             epoch: 0,
