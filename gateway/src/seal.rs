@@ -58,8 +58,6 @@ impl Sealer {
     /// Seal `state` into a session id (visible ASCII, as the spec requires) that opens only
     /// with the same `binding` (the principal's, see the module docs).
     pub fn seal(&self, state: &SealedState, binding: &[u8]) -> Result<String, getrandom::Error> {
-        let mut nonce = [0u8; NONCE_LEN];
-        getrandom::fill(&mut nonce)?;
         let mut plain = [0u8; PLAIN_LEN];
         plain[0] = FORMAT;
         plain[1] = Version::ALL
@@ -69,43 +67,13 @@ impl Sealer {
         plain[2] = state.caps;
         plain[3..19].copy_from_slice(&state.nonce);
         plain[19..27].copy_from_slice(&state.issued_at.to_le_bytes());
-        let sealed = self
-            .cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: &plain[..],
-                    aad: binding,
-                },
-            )
-            .expect("ChaCha20-Poly1305 encryption of a fixed-size buffer cannot fail");
-        let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&sealed);
-        Ok(URL_SAFE_NO_PAD.encode(out))
+        self.seal_bytes(&plain, binding)
     }
 
     /// Open a session id; `None` if it was not sealed by this key for this `binding`, or is
     /// malformed.
     pub fn open(&self, id: &str, binding: &[u8]) -> Option<SealedState> {
-        if id.len() > 256 {
-            return None;
-        }
-        let bytes = URL_SAFE_NO_PAD.decode(id).ok()?;
-        if bytes.len() <= NONCE_LEN {
-            return None;
-        }
-        let (nonce, sealed) = bytes.split_at(NONCE_LEN);
-        let plain = self
-            .cipher
-            .decrypt(
-                Nonce::from_slice(nonce),
-                Payload {
-                    msg: sealed,
-                    aad: binding,
-                },
-            )
-            .ok()?;
+        let plain = self.open_bytes(id, binding, 256)?;
         if plain.len() != PLAIN_LEN || plain[0] != FORMAT {
             return None;
         }
@@ -115,6 +83,38 @@ impl Sealer {
             nonce: plain[3..19].try_into().ok()?,
             issued_at: u64::from_le_bytes(plain[19..27].try_into().ok()?),
         })
+    }
+
+    /// Seal any bytes as `base64url(nonce ‖ ChaCha20-Poly1305(plain))`, authenticated with
+    /// `aad`. Other sealed formats (MRTR's `requestState`) put a domain of their own into
+    /// `aad`, so one format can never be opened as another.
+    pub fn seal_bytes(&self, plain: &[u8], aad: &[u8]) -> Result<String, getrandom::Error> {
+        let mut nonce = [0u8; NONCE_LEN];
+        getrandom::fill(&mut nonce)?;
+        let sealed = self
+            .cipher
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plain, aad })
+            .expect("ChaCha20-Poly1305 encryption of an in-memory buffer cannot fail");
+        let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        Ok(URL_SAFE_NO_PAD.encode(out))
+    }
+
+    /// Open what [`Sealer::seal_bytes`] sealed with the same key and `aad`; `None` if it was
+    /// not, was altered, or is longer than `max_len` characters (checked before decoding).
+    pub fn open_bytes(&self, sealed: &str, aad: &[u8], max_len: usize) -> Option<Vec<u8>> {
+        if sealed.len() > max_len {
+            return None;
+        }
+        let bytes = URL_SAFE_NO_PAD.decode(sealed).ok()?;
+        if bytes.len() <= NONCE_LEN {
+            return None;
+        }
+        let (nonce, sealed) = bytes.split_at(NONCE_LEN);
+        self.cipher
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad })
+            .ok()
     }
 }
 

@@ -337,19 +337,32 @@ impl SessionTable {
         }
     }
 
-    /// Seal state with this instance's key for `principal` (MRTR `requestState` uses it too).
-    pub fn seal(
+    /// Seal `plain`, a sealed format other than session ids (MRTR's `requestState`), with this
+    /// instance's key for `principal`. `domain` (ending in a NUL byte) goes into the
+    /// associated data before the principal's binding, so the format cannot be opened as
+    /// another one.
+    pub fn seal_bytes(
         &self,
-        state: &SealedState,
+        domain: &[u8],
+        plain: &[u8],
         principal: &Principal,
     ) -> Result<String, getrandom::Error> {
-        self.sealer.seal(state, principal.binding())
+        self.sealer
+            .seal_bytes(plain, &[domain, principal.binding()].concat())
     }
 
-    /// Open state sealed by [`SessionTable::seal`] for the same `principal` (or by an
-    /// instance sharing the key).
-    pub fn open(&self, sealed: &str, principal: &Principal) -> Option<SealedState> {
-        self.sealer.open(sealed, principal.binding())
+    /// Open what [`SessionTable::seal_bytes`] sealed with the same `domain` for the same
+    /// `principal` (on this instance or one sharing the key); `None` if it was not, was
+    /// altered, or is longer than `max_len` characters.
+    pub fn open_bytes(
+        &self,
+        domain: &[u8],
+        sealed: &str,
+        principal: &Principal,
+        max_len: usize,
+    ) -> Option<Vec<u8>> {
+        self.sealer
+            .open_bytes(sealed, &[domain, principal.binding()].concat(), max_len)
     }
 
     /// Register a session that lives as long as one long-lived stream (a 2026-07-28

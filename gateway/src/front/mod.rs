@@ -8,7 +8,7 @@
 //! - [`param_headers`]: its `Mcp-Param-*` header checks.
 //! - [`listen`]: its `subscriptions/listen` notification streams.
 //! - [`mrtr`]: bridging server-to-client requests of old upstreams into its `input_required`
-//!   results.
+//!   results; [`mrtr_state`]: its sealed `requestState`, portable between instances.
 //! - [`replay`]: SSE event ids and `Last-Event-ID` replay on the session-based streams.
 //! - [`legacy`]: the 2024-11-05 HTTP+SSE transport on `/sse` + `/messages`.
 //! - [`stdio`]: MCP over the gateway's own stdin/stdout.
@@ -24,6 +24,7 @@ pub mod http;
 pub mod legacy;
 pub mod listen;
 pub mod mrtr;
+pub mod mrtr_state;
 pub mod param_headers;
 pub mod replay;
 pub mod shed;
