@@ -249,14 +249,20 @@ fn strip_protocol_meta(msg: &mut Message) {
     if !params.get().contains("io.modelcontextprotocol/") {
         return;
     }
-    let Ok(mut map) = serde_json::from_str::<BTreeMap<String, serde_json::Value>>(params.get())
-    else {
+    // Values stay raw: the arguments and an upstream's `requestState` go on byte for byte.
+    type Object = BTreeMap<String, Box<RawValue>>;
+    let Ok(mut map) = serde_json::from_str::<Object>(params.get()) else {
         return;
     };
-    if let Some(meta) = map.get_mut("_meta").and_then(|m| m.as_object_mut()) {
+    let meta = map
+        .get("_meta")
+        .and_then(|m| serde_json::from_str::<Object>(m.get()).ok());
+    if let Some(mut meta) = meta {
         meta.retain(|k, _| !k.starts_with("io.modelcontextprotocol/"));
         if meta.is_empty() {
             map.remove("_meta");
+        } else {
+            map.insert("_meta".to_owned(), to_raw(&meta));
         }
     }
     msg.params = Some(to_raw(&map));
