@@ -237,6 +237,15 @@ impl Replica {
         self.connection.read().as_ref().map(|c| c.server.clone())
     }
 
+    /// Whether the replica's upstream speaks the stateless 2026-07-28 revision (false until it
+    /// is ready). Cheaper than [`Replica::server`]: no handle is cloned.
+    pub fn is_stateless(&self) -> bool {
+        self.connection
+            .read()
+            .as_ref()
+            .is_some_and(|c| c.server.stateless)
+    }
+
     /// The process id of a ready stdio replica's child (for operators and tests).
     pub fn pid(&self) -> Option<u32> {
         self.connection.read().as_ref().and_then(|c| c.pid)

@@ -3,7 +3,9 @@
 //!
 //! Order of work for a forwarded request: resolve the exposed name to its pool (aggregated
 //! catalog), rewrite the name if it was namespaced, choose a replica (router), forward, relay
-//! related messages while waiting, restore the client's id, report the outcome to the policy.
+//! related messages while waiting, restore the client's id, report the outcome to the policy;
+//! a 2026-07-28 upstream's `input_required` is then completed with a session-based client
+//! ([`mrtr_upstream`]).
 
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -18,6 +20,8 @@ use crate::cache::announced::{Watch, linked_uris};
 use crate::catalog::{ListKind, list_kind, rename_params};
 use crate::gateway::Gateway;
 use crate::session::Session;
+
+mod mrtr_upstream;
 
 /// Where messages related to one request go: its POST's SSE stream, the legacy SSE stream, or
 /// stdout. Bounded: a client that does not read loses progress notifications, never blocks the
@@ -205,8 +209,9 @@ async fn route_request(
                 _ => params,
             };
             drop(catalog);
-            let answer = forward(gw, session, pool, method, params, routing, events).await;
-            if let (Some(key), Ok(result)) = (&cache_key, &answer)
+            let Forwarded { answer, with_input } =
+                forward(gw, session, pool, method, params, routing, events).await;
+            if let (Some(key), Ok(result), false) = (&cache_key, &answer, with_input)
                 && !is_input_required(result)
             {
                 if announced {
@@ -257,8 +262,9 @@ async fn route_request(
                 _ => Watch::Failed,
             };
             let generation = gw.cache.generation();
-            let answer = forward(gw, session, pool, method, params, RoutingKey::Read, events).await;
-            if let (Some(key), Ok(result)) = (&read_key, &answer)
+            let Forwarded { answer, with_input } =
+                forward(gw, session, pool, method, params, RoutingKey::Read, events).await;
+            if let (Some(key), Ok(result), false) = (&read_key, &answer, with_input)
                 && watched != Watch::Failed
                 && !is_input_required(result)
             {
@@ -304,7 +310,9 @@ async fn route_request(
                 ),
                 (p, _) => p,
             };
-            forward(gw, session, pool, method, params, RoutingKey::Read, events).await
+            forward(gw, session, pool, method, params, RoutingKey::Read, events)
+                .await
+                .answer
         }
         _ => Err(ErrorObject::new(
             code::METHOD_NOT_FOUND,
@@ -468,7 +476,17 @@ async fn set_level(gw: &Gateway, session: &Session, params: Option<&RawValue>) -
     Ok(empty_object())
 }
 
-/// Forward a request to one replica of `pool`, relaying related messages while it runs.
+/// What [`forward`] got back.
+struct Forwarded {
+    answer: Answer,
+    /// vecgate ran MRTR rounds with the client for it ([`mrtr_upstream`]): the answer depends
+    /// on the client's input and is never cached.
+    with_input: bool,
+}
+
+/// Forward a request to one replica of `pool`, relaying related messages while it runs; a
+/// 2026-07-28 upstream's `input_required` is completed with the client here when the client
+/// predates MRTR ([`mrtr_upstream`]).
 async fn forward(
     gw: &Arc<Gateway>,
     session: &Arc<Session>,
@@ -477,31 +495,34 @@ async fn forward(
     params: Option<Box<RawValue>>,
     routing: RoutingKey,
     events: &EventSink,
-) -> Answer {
+) -> Forwarded {
+    let plain = |answer: Answer| Forwarded {
+        answer,
+        with_input: false,
+    };
     // A pool removed by a reload since the catalog was read: unavailable, not an internal error.
-    let pool = gw.pool(pool_index).ok_or_else(|| {
-        ErrorObject::new(
+    let Some(pool) = gw.pool(pool_index) else {
+        return plain(Err(ErrorObject::new(
             code::UPSTREAM_UNAVAILABLE,
             "the pool serving this request was removed by a configuration reload",
         )
-    })?;
+        .into()));
+    };
     let peek = params.as_deref().map(|p| p.get());
     let (name, arguments) = routing.fields(method, params.as_deref());
-    let routed = gw
-        .router
-        .pick(
-            &pool,
-            session.affinity_seed,
-            method,
-            name.as_deref(),
-            arguments.or(peek),
+    let Some(routed) = gw.router.pick(
+        &pool,
+        session.affinity_seed,
+        method,
+        name.as_deref(),
+        arguments.or(peek),
+    ) else {
+        return plain(Err(ErrorObject::new(
+            code::UPSTREAM_UNAVAILABLE,
+            format!("pool {:?} has no replicas", pool.name()),
         )
-        .ok_or_else(|| {
-            ErrorObject::new(
-                code::UPSTREAM_UNAVAILABLE,
-                format!("pool {:?} has no replicas", pool.name()),
-            )
-        })?;
+        .into()));
+    };
     let relay: CallEventSink = Arc::new(CallRelay {
         session: Arc::clone(session),
         sink: events.clone(),
@@ -510,10 +531,20 @@ async fn forward(
         Some(known) => Cow::Borrowed(known),
         None => Cow::Owned(method.to_owned()),
     };
+    // Only a stateless upstream answers input_required: only then is what a retry needs kept
+    // (the common call pays for two checks, no copy).
+    let retry =
+        (mrtr_upstream::bridges(session, &method) && routed.replica.is_stateless()).then(|| {
+            (
+                Arc::clone(&routed.replica),
+                params.clone(),
+                Arc::clone(&relay),
+            )
+        });
     let result = routed
         .replica
         .call(Call {
-            method,
+            method: method.clone(),
             params,
             events: Some(relay),
             timeout: None,
@@ -523,10 +554,27 @@ async fn forward(
     let result_bytes = result.as_ref().map_or(0, |r| r.get().len() as u32);
     gw.router
         .observe(pool_index, routed, result.is_ok(), result_bytes);
-    result.map_err(|e| match e {
+    let answer = result.map_err(|e| match e {
         CallError::Rpc(raw) => Failure::Upstream(raw),
         other => Failure::Local(other.to_error_object()),
-    })
+    });
+    match (answer, retry) {
+        (Ok(first), Some((replica, params, relay))) if is_input_required(&first) => {
+            let rounds = mrtr_upstream::Rounds {
+                session,
+                replica: &replica,
+                method,
+                params,
+                events,
+                relay,
+            };
+            Forwarded {
+                answer: rounds.complete(first).await,
+                with_input: true,
+            }
+        }
+        (answer, _) => plain(answer),
+    }
 }
 
 /// Where a forwarded call's events go: straight from the replica's reader into the request's

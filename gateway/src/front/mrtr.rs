@@ -44,7 +44,8 @@
 //! gets a clear JSON-RPC error asking to re-issue the request, as does a state of another format
 //! (vecgates before this one issued format 1, which held no digests). A `requestState` vecgate
 //! did not issue belongs to a 2026-07-28 upstream and passes through untouched, as does that
-//! upstream's own `input_required` result.
+//! upstream's own `input_required` result (a session-based client gets that one completed by
+//! vecgate instead: `dispatch::mrtr_upstream`).
 
 use dashmap::DashMap;
 use http::{Response, StatusCode};
