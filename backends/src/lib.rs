@@ -8,6 +8,8 @@
 //! - [`catalog`]: what a server offers (tools, resources, templates, prompts), kept raw.
 //! - [`error`]: [`CallError`] for one request, [`BackendError`] for a replica that cannot start.
 //! - `mux` (private): upstream ids, progress tokens, routing of everything read back.
+//! - `listen` (private): resource subscriptions on stateless (2026-07-28) upstreams, as one
+//!   long-lived upstream `subscriptions/listen` per replica.
 //! - `transport` (private): stdio, Streamable HTTP and legacy SSE, one module each.
 //! - `supervisor` (private): restarts with [`backoff::Backoff`], health pings, idle reaping.
 //! - [`handshake`]: the protocol versions spoken, `initialize`, `server/discover`.
@@ -22,6 +24,7 @@ pub mod demo;
 pub mod error;
 pub mod handshake;
 pub mod jsonrpc;
+mod listen;
 mod mux;
 pub mod pool;
 pub mod replica;

@@ -69,6 +69,9 @@ struct Pending {
     deadline: u64,
     /// The timeout it was given, for the error.
     timeout: Duration,
+    /// A request that stays open until cancelled (see [`Mux::open_request`]): no deadline,
+    /// and never the owner of a message that does not name it.
+    open: bool,
 }
 
 /// A call answered within the last [`STRAGGLER_WINDOW`], that may still get stragglers.
@@ -206,9 +209,20 @@ impl Mux {
         self.pending.lock().calls.contains_key(&id)
     }
 
-    /// Requests awaiting their answer.
+    /// Requests awaiting their answer, open ones ([`Mux::open_request`]) included.
     pub(crate) fn pending(&self) -> usize {
         self.pending.lock().calls.len()
+    }
+
+    /// Requests awaiting their answer that will have one: the open ones left out (a
+    /// replica holding a `subscriptions/listen` is still quiet enough for a health ping).
+    pub(crate) fn pending_bounded(&self) -> usize {
+        self.pending
+            .lock()
+            .calls
+            .values()
+            .filter(|c| !c.open)
+            .count()
     }
 
     fn touch(&self) {
@@ -277,7 +291,7 @@ impl Mux {
         let started = Instant::now();
         self.meters.calls.increment(1);
         let result = self
-            .request_inner(method, params, events, after, started, timeout)
+            .request_inner(method, params, events, after, started, Some(timeout))
             .await;
         match &result {
             Ok(_) | Err(CallError::Rpc(_)) => self
@@ -292,6 +306,7 @@ impl Mux {
         result
     }
 
+    /// One request; `timeout: None` is an open request ([`Mux::open_request`]).
     async fn request_inner(
         &self,
         method: Cow<'static, str>,
@@ -299,11 +314,17 @@ impl Mux {
         events: Option<CallEventSink>,
         after: Option<Arc<dyn AfterCall>>,
         started: Instant,
-        timeout: Duration,
+        timeout: Option<Duration>,
     ) -> Result<Box<RawValue>, CallError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let deadline =
-            self.deadline_nanos(started.checked_add(timeout).unwrap_or(started + FOREVER));
+        let open = timeout.is_none();
+        // An open request's deadline is the sweeper's "nothing scheduled": never due, and
+        // never what the sweeper sleeps until.
+        let deadline = match timeout {
+            Some(t) => self.deadline_nanos(started.checked_add(t).unwrap_or(started + FOREVER)),
+            None => deadline::UNSCHEDULED,
+        };
+        let timeout = timeout.unwrap_or(FOREVER);
         let stateless = self.stateless_meta.lock().clone();
         let (params, progress_token) = rewrite_request_params(params, id, stateless.as_deref())
             .map_err(|e| self.protocol(e))?;
@@ -321,6 +342,7 @@ impl Mux {
                 after,
                 deadline,
                 timeout,
+                open,
             };
             table.calls.insert(id, pending);
         }
@@ -340,7 +362,12 @@ impl Mux {
                     drop(guard);
                     return Err(self.unavailable("the transport is closed".into()));
                 };
-                let mut sending = Detached(Some(sending));
+                // An open request's stream ends with it: closing that stream is how a
+                // 2026-07-28 HTTP upstream learns it was cancelled.
+                let mut sending = Detached {
+                    sending: Some(sending),
+                    detach: !open,
+                };
                 let mut answer = answer;
                 loop {
                     tokio::select! {
@@ -467,16 +494,26 @@ impl Mux {
             // Before the next message (the answer of the write that caused it, over stdio).
             observer.resource_updated(self.ident.pool, self.ident.replica, &uri);
         }
+        // What an upstream `subscriptions/listen` sends is its own (the acknowledgement) or
+        // routed like any unsolicited notification, without the upstream's tag.
+        let Some(message) = self.on_subscription_message(message) else {
+            return;
+        };
+        let method = message.method.as_deref().unwrap_or_default();
         match method {
             "notifications/progress" => self.on_progress(message),
             "notifications/cancelled" => {
-                // The upstream cancels one of its own requests that vecgate is relaying.
-                let key = message
+                // The upstream cancels one of its own requests that vecgate is relaying, or
+                // (2026-07-28 over stdio) ends one of vecgate's open listens.
+                let id = message
                     .peek_params()
                     .request_id
                     .map(|id| id.get().to_owned());
-                if let Some(cancel) = key.and_then(|k| self.relayed.lock().remove(&k)) {
+                let Some(id) = id else { return };
+                if let Some(cancel) = self.relayed.lock().remove(&id) {
                     let _ = cancel.send(());
+                } else {
+                    self.end_open(&id);
                 }
             }
             "notifications/tools/list_changed"
@@ -611,6 +648,7 @@ impl Mux {
                 table
                     .calls
                     .iter()
+                    .filter(|(_, call)| !call.open)
                     .filter_map(|(id, call)| {
                         call.events
                             .as_ref()
@@ -641,11 +679,14 @@ impl Mux {
         table.answered.back().map(|a| a.after.clone())
     }
 
+    /// The events of call `id`; none for an open request, whose own messages are routed by
+    /// their subscription id ([`Mux::on_subscription_message`]).
     fn events_of(&self, id: u64) -> Option<CallEventSink> {
         self.pending
             .lock()
             .calls
             .get(&id)
+            .filter(|c| !c.open)
             .and_then(|c| c.events.clone())
     }
 
@@ -691,18 +732,22 @@ impl Mux {
 
 /// A direct send that finishes on its own task if its caller stops polling it: the answer can
 /// arrive before the rest of an SSE response, and a caller that gives up (deadline, client
-/// cancel) must not cut the upstream connection mid-response.
-struct Detached(Option<BoxFuture>);
+/// cancel) must not cut the upstream connection mid-response. Unless `detach` is false (an
+/// open request): then dropping it closes the response stream.
+struct Detached {
+    sending: Option<BoxFuture>,
+    detach: bool,
+}
 
 impl Detached {
     fn is_pending(&self) -> bool {
-        self.0.is_some()
+        self.sending.is_some()
     }
 
     async fn run(&mut self) {
-        if let Some(sending) = self.0.as_mut() {
+        if let Some(sending) = self.sending.as_mut() {
             sending.await;
-            self.0 = None;
+            self.sending = None;
         }
     }
 }
@@ -717,7 +762,8 @@ impl Drop for Mux {
 
 impl Drop for Detached {
     fn drop(&mut self) {
-        if let Some(sending) = self.0.take()
+        if let Some(sending) = self.sending.take()
+            && self.detach
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {
             runtime.spawn(sending);
@@ -768,6 +814,7 @@ impl Mux {
 
 mod deadline;
 mod meta;
+mod open;
 
 #[cfg(test)]
 mod tests;

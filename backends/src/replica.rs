@@ -8,6 +8,7 @@ use crate::catalog::{Catalog, ServerInfo};
 use crate::config::PoolSpec;
 pub use crate::error::CallError;
 use crate::jsonrpc::Message;
+use crate::listen::{self, UpstreamListen};
 use crate::mux::{Mux, ReplicaIdent};
 use crate::transport::Opened;
 use parking_lot::{Mutex, RwLock};
@@ -182,6 +183,8 @@ pub struct Replica {
     last_call_ms: AtomicU64,
     born: Instant,
     last_error: Mutex<Option<String>>,
+    /// Resource subscriptions when the upstream is stateless (see [`crate::listen`]).
+    listen: Arc<UpstreamListen>,
 }
 
 impl std::fmt::Debug for Replica {
@@ -208,6 +211,7 @@ impl Replica {
             last_call_ms: AtomicU64::new(0),
             born: Instant::now(),
             last_error: Mutex::new(None),
+            listen: Arc::default(),
         }
     }
 
@@ -272,6 +276,11 @@ impl Replica {
     /// (`notifications/cancelled`). If the replica is idle-stopped it is started first; a
     /// replica that is down fails at once with [`CallError::Unavailable`] so the router can
     /// pick another.
+    ///
+    /// On a stateless (2026-07-28) upstream, which has no `resources/subscribe`,
+    /// `resources/subscribe` and `resources/unsubscribe` change the replica's upstream
+    /// `subscriptions/listen` instead (see [`crate::listen`]); the answer is the same as an
+    /// old upstream's: success once the upstream acknowledged the URI.
     pub async fn call(&self, call: Call) -> Result<Box<RawValue>, CallError> {
         let timeout = call.timeout.unwrap_or(self.spec.request_timeout);
         let started = Instant::now();
@@ -286,6 +295,12 @@ impl Replica {
                 (connection, timeout.saturating_sub(started.elapsed()))
             }
         };
+        if connection.server.stateless && listen::is_subscription_method(&call.method) {
+            return self
+                .listen
+                .change(&connection.mux, &call.method, call.params.as_deref(), left)
+                .await;
+        }
         match connection
             .mux
             .request(call.method, call.params, call.events, call.after, left)
@@ -395,6 +410,11 @@ impl Replica {
 
     pub(crate) fn install(&self, connection: Arc<Connection>, catalog: Arc<Catalog>) {
         *self.catalog.write() = Some(catalog);
+        if connection.server.stateless {
+            // A new connection holds no listen: open it again for the URIs still wanted.
+            self.listen
+                .reconnected(&connection.mux, self.spec.request_timeout);
+        }
         *self.connection.write() = Some(connection);
         // Idle time counts from readiness, not from the previous life.
         self.mark_call(Instant::now());

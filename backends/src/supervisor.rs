@@ -221,9 +221,13 @@ async fn serve(
             _ = stop.cancelled() => return End::Shutdown,
             _ = mux.list_changed() => refresh(replica, connection, ctx).await,
             _ = ticks.tick() => {
-                let quiet = replica.inflight() == 0 && mux.pending() == 0;
+                // An open upstream `subscriptions/listen` never answers: it does not make the
+                // replica busy for health pings, but it does keep it from being idle-stopped
+                // (its subscriptions would lapse with the process).
+                let quiet = replica.inflight() == 0 && mux.pending_bounded() == 0;
                 if let Some(limit) = idle_timeout
                     && quiet
+                    && mux.pending() == 0
                     && replica.idle_for() >= limit
                 {
                     tracing::info!(pool = %ctx.spec.name, replica = replica.index(), "stopping idle replica");

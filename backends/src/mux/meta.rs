@@ -77,3 +77,23 @@ pub(super) fn replace_field(
     object.insert(field.to_owned(), value);
     Ok(to_raw(&object))
 }
+
+/// `params` without `_meta[key]` (and without `_meta` if that leaves it empty).
+pub(super) fn remove_meta_key(
+    params: Option<&RawValue>,
+    key: &str,
+) -> Result<Box<RawValue>, String> {
+    let mut object: BTreeMap<String, Box<RawValue>> = match params {
+        Some(p) => serde_json::from_str(p.get()).map_err(|e| e.to_string())?,
+        None => BTreeMap::new(),
+    };
+    if let Some(meta) = object.remove("_meta") {
+        let mut meta: BTreeMap<String, Box<RawValue>> =
+            serde_json::from_str(meta.get()).map_err(|e| format!("_meta: {e}"))?;
+        meta.remove(key);
+        if !meta.is_empty() {
+            object.insert("_meta".into(), to_raw(&meta));
+        }
+    }
+    Ok(to_raw(&object))
+}

@@ -452,3 +452,87 @@ async fn a_log_line_that_races_its_answer_reaches_the_caller_within_the_window()
         PoolEvent::Notification { .. }
     ));
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_open_request_has_no_deadline_and_takes_only_what_names_it() {
+    let (mux, mut out, mut pool) = mux();
+    let open = |mux: &Arc<Mux>| {
+        let (tx, rx) = mpsc::channel(4);
+        let m = mux.clone();
+        let task = tokio::spawn(async move {
+            m.open_request("subscriptions/listen", None, Arc::new(tx))
+                .await
+        });
+        (task, rx)
+    };
+    let (listen, mut acks) = open(&mux);
+    let id = id_of(&out.recv().await.unwrap());
+    // A day later it is still open, and not a call in flight for health checks.
+    tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
+    assert!(mux.is_pending(id));
+    assert_eq!((mux.pending(), mux.pending_bounded()), (1, 0));
+
+    let tagged = |method: &str, extra: &str| {
+        let params = format!(
+            r#"{{{extra}"_meta":{{"io.modelcontextprotocol/subscriptionId":{id},"k":1}}}}"#
+        );
+        Message::notification(method, Some(raw(&params)))
+    };
+    mux.dispatch(
+        tagged(
+            "notifications/subscriptions/acknowledged",
+            r#""notifications":{},"#,
+        ),
+        Origin::Unknown,
+    );
+    assert!(matches!(
+        acks.recv().await.unwrap(),
+        CallEvent::Notification(m) if m.method.as_deref() == Some("notifications/subscriptions/acknowledged")
+    ));
+    // Its updates are unsolicited notifications, without the upstream's tag.
+    mux.dispatch(
+        tagged("notifications/resources/updated", r#""uri":"a://1","#),
+        Origin::Call(id),
+    );
+    match pool.recv().await.unwrap() {
+        PoolEvent::Notification { message, .. } => assert_eq!(
+            message.params.unwrap().get(),
+            r#"{"_meta":{"k":1},"uri":"a://1"}"#
+        ),
+        other => panic!("{other:?}"),
+    }
+    // A log line that names no request is not the always-open listen's.
+    let log = Message::notification("notifications/message", Some(raw(r#"{"level":"info"}"#)));
+    mux.dispatch(log, Origin::Unknown);
+    assert!(matches!(
+        pool.recv().await.unwrap(),
+        PoolEvent::Notification { .. }
+    ));
+    assert!(acks.try_recv().is_err());
+
+    // The upstream ends it (stdio): the request returns, nothing is cancelled back.
+    let end = format!(r#"{{"requestId":{id}}}"#);
+    mux.dispatch(
+        Message::notification("notifications/cancelled", Some(raw(&end))),
+        Origin::Unknown,
+    );
+    assert!(matches!(
+        listen.await.unwrap(),
+        Err(CallError::Unavailable { .. })
+    ));
+    // Dropping one cancels it upstream.
+    let (second, _acks) = open(&mux);
+    let second_id = id_of(&out.recv().await.unwrap());
+    second.abort();
+    let _ = second.await;
+    let cancel = out.recv().await.unwrap();
+    assert_eq!(cancel.method.as_deref(), Some("notifications/cancelled"));
+    assert!(
+        cancel
+            .params
+            .unwrap()
+            .get()
+            .contains(&format!("\"requestId\":{second_id}"))
+    );
+    assert_eq!(mux.pending(), 0);
+}
