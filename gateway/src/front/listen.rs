@@ -6,10 +6,12 @@
 //! 1. registers a listener session (so catalog changes and resource updates find it),
 //! 2. fans the resource subscriptions out to the owning pools and waits for every upstream
 //!    answer: an old (2025-xx) upstream gets `resources/subscribe` on its shared upstream
-//!    session, and its `notifications/resources/updated` are routed to the listeners
-//!    subscribed to that URI; a URI no pool serves, or whose upstream refuses the
-//!    subscription, is left out of the acknowledgement (the spec's "subset the server agreed
-//!    to honor"),
+//!    session; on a stateless (2026-07-28) upstream the backends turn that into the URI set
+//!    of the replica's one upstream `subscriptions/listen` (`vecgate_backends`' `listen`
+//!    module), answered with success only for URIs the upstream acknowledged. Either way
+//!    the `notifications/resources/updated` are routed to the listeners subscribed to that
+//!    URI; a URI no pool serves, or whose upstream refuses the subscription, is left out of
+//!    the acknowledgement (the spec's "subset the server agreed to honor"),
 //! 3. answers with one SSE stream (`X-Accel-Buffering: no`) whose first event is
 //!    `notifications/subscriptions/acknowledged`, then only the requested notification types,
 //!    each tagged with `_meta["io.modelcontextprotocol/subscriptionId"]` (the request's id),
@@ -18,12 +20,13 @@
 //! List-changed notifications come from vecgate's own aggregated catalog (rebuilt on every
 //! upstream `list_changed`), so they are honoured whatever the upstreams speak. Closing the
 //! stream ends the subscription: the listener is removed, and an upstream subscription that
-//! no other session still needs is released with `resources/unsubscribe`.
+//! no other session still needs is released with `resources/unsubscribe` (on a stateless
+//! upstream: the replica's upstream listen is replaced by one without that URI, or cancelled
+//! when no URI is left).
 //!
-//! Not done: resource subscriptions on a stateless (2026-07-28) upstream would need a
-//! long-lived upstream `subscriptions/listen` call whose notifications the backends route back
-//! to it; such an upstream refuses `resources/subscribe`, so its URIs are simply not
-//! acknowledged.
+//! Not done: list-changed notifications of a stateless upstream, which it sends only on a
+//! listen that asks for them; vecgate's upstream listens ask only for resource updates, so
+//! such an upstream's catalog is refreshed only when a replica restarts.
 
 use bytes::Bytes;
 use http::{HeaderMap, Response, StatusCode, header};

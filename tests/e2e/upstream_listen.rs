@@ -1,0 +1,199 @@
+//! Resource subscriptions on a stateless (2026-07-28) upstream, through the real binary: the
+//! upstream (`backends/tests/fixtures/listen_server.py`, a stdio MCP server) has
+//! `subscriptions/listen` and no `resources/subscribe`, so vecgate holds one upstream listen
+//! per replica for the URIs its clients subscribed to. Both kinds of client get the updates:
+//!
+//! - a session-based client (Streamable HTTP 2025-11-25) with `resources/subscribe`, on its
+//!   GET stream;
+//! - a stateless client (2026-07-28) with `subscriptions/listen`, acknowledged for the URIs
+//!   the upstream acknowledged, on its listen stream, tagged with its own subscription id.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use vecgate_tests::http::{ACCEPT_BOTH, HttpRequest};
+use vecgate_tests::sse::SseStream;
+use vecgate_tests::{Gateway, GatewayConfig, Pool, paths};
+
+const OLD: &str = "2025-11-25";
+const NEW: &str = "2026-07-28";
+
+fn gateway() -> Gateway {
+    let script = paths::workspace_root().join("backends/tests/fixtures/listen_server.py");
+    let command = vec!["python3".to_owned(), script.display().to_string()];
+    Gateway::serve(&GatewayConfig::new(vec![Pool::stdio("notes", &command, 1)])).unwrap()
+}
+
+/// A POST on a session-based session; the JSON-RPC answer, or null for a notification.
+fn post(gw: &Gateway, session: &str, body: &Value) -> Value {
+    let response = HttpRequest::post_json("/mcp", body)
+        .header("mcp-session-id", session)
+        .header("mcp-protocol-version", OLD)
+        .send(gw.authority())
+        .unwrap();
+    assert!(
+        response.status == 200 || response.status == 202,
+        "{}",
+        response.text()
+    );
+    response.rpc_response().unwrap_or(Value::Null)
+}
+
+fn initialize(gw: &Gateway) -> String {
+    let body = json!({
+        "jsonrpc": "2.0", "id": 0, "method": "initialize",
+        "params": {"protocolVersion": OLD, "capabilities": {},
+                   "clientInfo": {"name": "vecgate-upstream-listen-test", "version": "0"}}
+    });
+    let response = HttpRequest::post_json("/mcp", &body)
+        .send(gw.authority())
+        .unwrap();
+    let session = response
+        .header("mcp-session-id")
+        .unwrap_or_else(|| panic!("no session: {}", response.text()))
+        .to_owned();
+    post(
+        gw,
+        &session,
+        &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    );
+    session
+}
+
+fn meta() -> Value {
+    json!({
+        "io.modelcontextprotocol/protocolVersion": NEW,
+        "io.modelcontextprotocol/clientInfo": {"name": "vecgate-upstream-listen-test", "version": "0"},
+        "io.modelcontextprotocol/clientCapabilities": {},
+    })
+}
+
+/// `write` through a stateless `tools/call`.
+fn write(gw: &Gateway, id: u64, uri: &str, text: &str) {
+    let body = json!({
+        "jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": {"name": "write", "arguments": {"uri": uri, "text": text}, "_meta": meta()},
+    });
+    let response = HttpRequest::post_json("/mcp", &body)
+        .header("mcp-protocol-version", NEW)
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "write")
+        .send(gw.authority())
+        .unwrap();
+    let answer = response.rpc_response().expect("an answer");
+    assert_eq!(
+        answer["result"]["content"][0]["text"], "written",
+        "{answer}"
+    );
+}
+
+/// The next `notifications/resources/updated` on `stream`, skipping anything else.
+fn next_update(stream: &mut SseStream) -> Value {
+    loop {
+        let message = stream
+            .next_message(Duration::from_secs(10))
+            .expect("a notifications/resources/updated")
+            .json();
+        if message["method"] == "notifications/resources/updated" {
+            return message;
+        }
+    }
+}
+
+#[test]
+fn a_session_clients_resources_subscribe_works_on_a_stateless_upstream() {
+    let gw = gateway();
+    let session = initialize(&gw);
+    let mut get = SseStream::open(
+        gw.authority(),
+        "GET",
+        "/mcp",
+        &[
+            ("accept", "text/event-stream"),
+            ("mcp-session-id", &session),
+            ("mcp-protocol-version", OLD),
+        ],
+        None,
+    )
+    .unwrap();
+    assert_eq!(get.status, 200);
+
+    let subscribed = post(
+        &gw,
+        &session,
+        &json!({"jsonrpc": "2.0", "id": 1, "method": "resources/subscribe",
+                "params": {"uri": "note://a"}}),
+    );
+    assert_eq!(subscribed["result"], json!({}), "{subscribed}");
+    // A URI the upstream does not acknowledge is refused, as an old upstream would.
+    let refused = post(
+        &gw,
+        &session,
+        &json!({"jsonrpc": "2.0", "id": 2, "method": "resources/subscribe",
+                "params": {"uri": "note://missing"}}),
+    );
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+
+    write(&gw, 3, "note://a", "changed");
+    let update = next_update(&mut get);
+    assert_eq!(update["params"]["uri"], "note://a", "{update}");
+    assert!(
+        update["params"].get("_meta").is_none(),
+        "no upstream subscription id reaches a 2025 client: {update}"
+    );
+    // The update is not stale news: the resource reads as written.
+    let read = post(
+        &gw,
+        &session,
+        &json!({"jsonrpc": "2.0", "id": 4, "method": "resources/read",
+                "params": {"uri": "note://a"}}),
+    );
+    assert_eq!(read["result"]["contents"][0]["text"], "changed", "{read}");
+}
+
+#[test]
+fn a_stateless_clients_listen_is_acknowledged_and_gets_the_update() {
+    let gw = gateway();
+    let body = json!({
+        "jsonrpc": "2.0", "id": "watch-1", "method": "subscriptions/listen",
+        "params": {"_meta": meta(), "notifications": {
+            "resourceSubscriptions": ["note://b", "note://missing"],
+        }},
+    })
+    .to_string();
+    let mut stream = SseStream::open(
+        gw.authority(),
+        "POST",
+        "/mcp",
+        &[
+            ("accept", ACCEPT_BOTH),
+            ("content-type", "application/json"),
+            ("mcp-protocol-version", NEW),
+            ("mcp-method", "subscriptions/listen"),
+        ],
+        Some(body.as_bytes()),
+    )
+    .unwrap();
+    assert_eq!(stream.status, 200);
+    let ack = stream
+        .next_message(Duration::from_secs(10))
+        .expect("an acknowledgement")
+        .json();
+    assert_eq!(
+        ack["method"], "notifications/subscriptions/acknowledged",
+        "{ack}"
+    );
+    assert_eq!(
+        ack["params"]["notifications"],
+        json!({"resourceSubscriptions": ["note://b"]}),
+        "only what the upstream acknowledged"
+    );
+
+    write(&gw, 1, "note://b", "changed");
+    let update = next_update(&mut stream);
+    assert_eq!(update["params"]["uri"], "note://b", "{update}");
+    assert_eq!(
+        update["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"], "watch-1",
+        "{update}"
+    );
+}
