@@ -50,11 +50,23 @@ impl Mux {
     /// Route what an open request carries (see the module doc). Returns the message to route
     /// on as usual, if it is not consumed here.
     pub(super) fn on_subscription_message(&self, mut message: Message) -> Option<Message> {
-        // Most notifications carry no tag: a substring test spares them a parse.
-        let tagged = message
-            .params
-            .as_ref()
-            .is_some_and(|p| p.get().contains(SUBSCRIPTION_ID));
+        // Only what a listen may carry is looked at (not progress or log lines, the common
+        // notifications), and a substring test spares untagged ones a parse.
+        let listen_kind = matches!(
+            message.method.as_deref(),
+            Some(
+                "notifications/subscriptions/acknowledged"
+                    | "notifications/resources/updated"
+                    | "notifications/tools/list_changed"
+                    | "notifications/prompts/list_changed"
+                    | "notifications/resources/list_changed"
+            )
+        );
+        let tagged = listen_kind
+            && message
+                .params
+                .as_ref()
+                .is_some_and(|p| p.get().contains(SUBSCRIPTION_ID));
         if !tagged {
             return Some(message);
         }
