@@ -12,10 +12,9 @@
 //!   and none of them costs the real retry its state; a state is used once per instance.
 
 use serde_json::{Value, json};
-use vecgate_tests::http::HttpRequest;
+use vecgate_tests::session::{stateless_call_tool, stateless_meta};
 use vecgate_tests::{Gateway, GatewayConfig, Pool, paths};
 
-const VERSION: &str = "2026-07-28";
 const KEY: &str = "\"5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed\"";
 
 /// Two instances sharing one session key, each with its own upstream from `config`.
@@ -44,27 +43,8 @@ fn call_tool(
     caps: Value,
     retry: Option<(Value, &str)>,
 ) -> Value {
-    let meta = json!({
-        "io.modelcontextprotocol/protocolVersion": VERSION,
-        "io.modelcontextprotocol/clientInfo": {"name": "vecgate-mrtr-test", "version": "0"},
-        "io.modelcontextprotocol/clientCapabilities": caps,
-    });
-    let mut params = json!({"name": name, "arguments": arguments, "_meta": meta});
-    if let Some((responses, state)) = retry {
-        params["inputResponses"] = responses;
-        params["requestState"] = json!(state);
-    }
-    let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params});
-    let response = HttpRequest::post_json("/mcp", &body)
-        .header("mcp-protocol-version", VERSION)
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", name)
-        .send(gw.authority())
-        .unwrap();
-    assert_eq!(response.status, 200, "{name}: {}", response.text());
-    response
-        .rpc_response()
-        .unwrap_or_else(|| panic!("no JSON-RPC answer: {}", response.text()))
+    let meta = stateless_meta("vecgate-mrtr-test", caps);
+    stateless_call_tool(gw, id, name, arguments, meta, retry)
 }
 
 /// The single input request of an `input_required` answer, and its state: (key, request, state).

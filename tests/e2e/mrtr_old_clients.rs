@@ -14,7 +14,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use vecgate_tests::http::{ACCEPT_BOTH, HttpRequest, HttpResponse};
 use vecgate_tests::sse::SseStream;
-use vecgate_tests::{ConfigFile, DriverRun, Gateway, GatewayConfig, Pool, Sdk, Target, paths};
+use vecgate_tests::{
+    ConfigFile, DriverRun, Gateway, GatewayConfig, McpSession, Pool, Sdk, Target, paths,
+};
 
 const VERSION: &str = "2025-11-25";
 const WAIT: Duration = Duration::from_secs(15);
@@ -30,32 +32,12 @@ fn gateway() -> Gateway {
 }
 
 fn post(gw: &Gateway, session: &str, body: &Value) -> HttpResponse {
-    HttpRequest::post_json("/mcp", body)
-        .header("mcp-session-id", session)
-        .header("mcp-protocol-version", VERSION)
-        .send(gw.authority())
-        .unwrap()
+    McpSession::resume(session, VERSION).send(gw, body)
 }
 
 /// A session-based (2025-11-25) session with these client capabilities.
 fn initialize(gw: &Gateway, capabilities: Value) -> String {
-    let body = json!({
-        "jsonrpc": "2.0", "id": 0, "method": "initialize",
-        "params": {"protocolVersion": VERSION, "capabilities": capabilities,
-                   "clientInfo": {"name": "vecgate-mrtr-old-client-test", "version": "0"}}
-    });
-    let response = HttpRequest::post_json("/mcp", &body)
-        .send(gw.authority())
-        .unwrap();
-    assert_eq!(response.status, 200, "{}", response.text());
-    let session = response.header("mcp-session-id").unwrap().to_owned();
-    let done = post(
-        gw,
-        &session,
-        &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
-    );
-    assert_eq!(done.status, 202);
-    session
+    McpSession::open(gw, VERSION, capabilities, "vecgate-mrtr-old-client-test").id
 }
 
 /// A `tools/call` whose answer is read as one response (no interaction expected).

@@ -9,9 +9,8 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use vecgate_tests::http::HttpRequest;
 use vecgate_tests::sse::{SseEvent, SseStream};
-use vecgate_tests::{Gateway, GatewayConfig};
+use vecgate_tests::{Gateway, GatewayConfig, McpSession};
 
 const VERSION: &str = "2025-11-25";
 
@@ -20,35 +19,11 @@ fn gateway() -> Gateway {
 }
 
 fn post(gw: &Gateway, session: &str, body: &Value) -> Value {
-    let response = HttpRequest::post_json("/mcp", body)
-        .header("mcp-session-id", session)
-        .header("mcp-protocol-version", VERSION)
-        .send(gw.authority())
-        .unwrap();
-    assert!(
-        response.status == 200 || response.status == 202,
-        "{}",
-        response.text()
-    );
-    response.rpc_response().unwrap_or(Value::Null)
+    McpSession::resume(session, VERSION).post(gw, body)
 }
 
 fn initialize(gw: &Gateway) -> String {
-    let body = json!({
-        "jsonrpc": "2.0", "id": 0, "method": "initialize",
-        "params": {"protocolVersion": VERSION, "capabilities": {},
-                   "clientInfo": {"name": "vecgate-resume-test", "version": "0"}}
-    });
-    let response = HttpRequest::post_json("/mcp", &body)
-        .send(gw.authority())
-        .unwrap();
-    let session = response.header("mcp-session-id").unwrap().to_owned();
-    post(
-        gw,
-        &session,
-        &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
-    );
-    session
+    McpSession::open(gw, VERSION, json!({}), "vecgate-resume-test").id
 }
 
 fn open_get(gw: &Gateway, session: &str, last_event_id: Option<&str>) -> SseStream {

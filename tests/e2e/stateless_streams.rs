@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use vecgate_tests::http::{ACCEPT_BOTH, HttpRequest};
+use vecgate_tests::session::{stateless_call_tool, stateless_meta};
 use vecgate_tests::sse::SseStream;
 use vecgate_tests::{Gateway, GatewayConfig};
 
@@ -23,11 +24,7 @@ fn gateway() -> Gateway {
 }
 
 fn meta(caps: Value) -> Value {
-    json!({
-        "io.modelcontextprotocol/protocolVersion": VERSION,
-        "io.modelcontextprotocol/clientInfo": {"name": "vecgate-stateless-test", "version": "0"},
-        "io.modelcontextprotocol/clientCapabilities": caps,
-    })
+    stateless_meta("vecgate-stateless-test", caps)
 }
 
 /// A stateless `tools/call`, with MRTR retry fields when given; returns the JSON-RPC answer.
@@ -39,27 +36,7 @@ fn call_tool(
     caps: Value,
     retry: Option<(Value, &str)>,
 ) -> Value {
-    let mut params = json!({"name": name, "arguments": arguments, "_meta": meta(caps)});
-    if let Some((responses, state)) = retry {
-        params["inputResponses"] = responses;
-        params["requestState"] = json!(state);
-    }
-    let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params});
-    let response = HttpRequest::post_json("/mcp", &body)
-        .header("mcp-protocol-version", VERSION)
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", name)
-        .send(gw.authority())
-        .unwrap();
-    assert_eq!(
-        response.status,
-        200,
-        "tools/call {name}: {}",
-        response.text()
-    );
-    response
-        .rpc_response()
-        .unwrap_or_else(|| panic!("no JSON-RPC answer: {}", response.text()))
+    stateless_call_tool(gw, id, name, arguments, meta(caps), retry)
 }
 
 fn open_listen(gw: &Gateway, id: &str, filter: Value) -> SseStream {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use vecgate_tests::http::{ACCEPT_BOTH, HttpRequest};
 use vecgate_tests::sse::SseStream;
-use vecgate_tests::{Gateway, GatewayConfig, Pool, paths};
+use vecgate_tests::{Gateway, GatewayConfig, McpSession, Pool, paths};
 
 const OLD: &str = "2025-11-25";
 const NEW: &str = "2026-07-28";
@@ -26,38 +26,11 @@ fn gateway() -> Gateway {
 
 /// A POST on a session-based session; the JSON-RPC answer, or null for a notification.
 fn post(gw: &Gateway, session: &str, body: &Value) -> Value {
-    let response = HttpRequest::post_json("/mcp", body)
-        .header("mcp-session-id", session)
-        .header("mcp-protocol-version", OLD)
-        .send(gw.authority())
-        .unwrap();
-    assert!(
-        response.status == 200 || response.status == 202,
-        "{}",
-        response.text()
-    );
-    response.rpc_response().unwrap_or(Value::Null)
+    McpSession::resume(session, OLD).post(gw, body)
 }
 
 fn initialize(gw: &Gateway) -> String {
-    let body = json!({
-        "jsonrpc": "2.0", "id": 0, "method": "initialize",
-        "params": {"protocolVersion": OLD, "capabilities": {},
-                   "clientInfo": {"name": "vecgate-upstream-listen-test", "version": "0"}}
-    });
-    let response = HttpRequest::post_json("/mcp", &body)
-        .send(gw.authority())
-        .unwrap();
-    let session = response
-        .header("mcp-session-id")
-        .unwrap_or_else(|| panic!("no session: {}", response.text()))
-        .to_owned();
-    post(
-        gw,
-        &session,
-        &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
-    );
-    session
+    McpSession::open(gw, OLD, json!({}), "vecgate-upstream-listen-test").id
 }
 
 fn meta() -> Value {

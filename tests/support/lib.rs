@@ -19,9 +19,11 @@ pub mod gateway;
 pub mod http;
 pub mod paths;
 pub mod process;
+pub mod session;
 pub mod sse;
 
 pub use backends::{ClaudeFlow, HttpBackend};
 pub use driver::{DriverRun, Report, Sdk, Target};
 pub use error::SupportError;
 pub use gateway::{ConfigFile, Gateway, GatewayConfig, Pool};
+pub use session::McpSession;
