@@ -32,7 +32,7 @@ use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::Instant;
@@ -94,6 +94,14 @@ pub(crate) trait DirectSend: Send + Sync {
     /// future owns everything it needs, so it may be finished on another task. `None` when
     /// the transport has shut down.
     fn send(&self, message: Message) -> Option<BoxFuture>;
+
+    /// The upstream speaks the stateless revision (2026-07-28): from now on every message
+    /// carries that revision's transport metadata (Streamable HTTP: its headers). Returns
+    /// whether the transport cancels a request by closing its response stream, in which
+    /// case no `notifications/cancelled` is sent for it.
+    fn set_stateless(&self) -> bool {
+        false
+    }
 }
 
 /// What [`DirectSend::send`] returns.
@@ -118,6 +126,9 @@ pub(crate) struct Mux {
     born: Instant,
     /// 2026-07-28 stateless upstreams: `_meta` fields added to every request.
     stateless_meta: Mutex<Option<Arc<Meta>>>,
+    /// A stateless HTTP upstream: abandoning a request closes its stream, which is its
+    /// cancellation (no `notifications/cancelled`, see [`DirectSend::set_stateless`]).
+    cancel_by_close: AtomicBool,
     /// Server→client requests being relayed, by the upstream's raw id: firing the sender
     /// abandons the relay when the upstream cancels its request.
     relayed: Arc<Mutex<HashMap<String, oneshot::Sender<()>>>>,
@@ -167,6 +178,7 @@ impl Mux {
             last_activity: AtomicU64::new(0),
             born: Instant::now(),
             stateless_meta: Mutex::new(None),
+            cancel_by_close: AtomicBool::new(false),
             relayed: Arc::new(Mutex::new(HashMap::new())),
             direct: std::sync::OnceLock::new(),
             sweep_at: AtomicU64::new(deadline::UNSCHEDULED),
@@ -243,6 +255,11 @@ impl Mux {
     /// Switch to 2026-07-28 stateless mode: every later request carries these `_meta` fields.
     pub(crate) fn set_stateless_meta(&self, meta: Meta) {
         *self.stateless_meta.lock() = Some(Arc::new(meta));
+        if let Some(direct) = self.direct.get()
+            && direct.set_stateless()
+        {
+            self.cancel_by_close.store(true, Ordering::Relaxed);
+        }
     }
 
     /// End the session: fail every call in flight with `Unavailable` and stop the transport.
@@ -279,7 +296,8 @@ impl Mux {
 
     /// Send one request and wait for its answer. Dropping the future sends
     /// `notifications/cancelled` upstream; so does the deadline passing (enforced by the
-    /// mux's sweeper, [`deadline`], so a call costs no timer of its own).
+    /// mux's sweeper, [`deadline`], so a call costs no timer of its own). On a stateless
+    /// HTTP upstream both close the request's stream instead.
     pub(crate) async fn request(
         &self,
         method: Cow<'static, str>,
@@ -362,20 +380,31 @@ impl Mux {
                     drop(guard);
                     return Err(self.unavailable("the transport is closed".into()));
                 };
-                // An open request's stream ends with it: closing that stream is how a
-                // 2026-07-28 HTTP upstream learns it was cancelled.
+                // An open request's stream ends with it, and so does any request's on a
+                // stateless HTTP upstream: closing that stream is how a 2026-07-28 HTTP
+                // upstream learns it was cancelled.
+                let close_cancels = open || self.cancel_by_close.load(Ordering::Relaxed);
                 let mut sending = Detached {
                     sending: Some(sending),
-                    detach: !open,
+                    detach: !close_cancels,
                 };
                 let mut answer = answer;
-                loop {
+                let result = loop {
                     tokio::select! {
                         biased;
                         result = &mut answer => break result,
                         () = sending.run(), if sending.is_pending() => {}
                     }
+                };
+                // Answered by the upstream: the rest of the POST is read on (the connection
+                // is kept). Only a deadline or a drop closes the stream.
+                if close_cancels
+                    && !open
+                    && matches!(result, Ok(Ok(_)) | Ok(Err(CallError::Rpc(_))))
+                {
+                    sending.detach = true;
                 }
+                result
             }
             None => {
                 // The answer side is watched while waiting for room in the queue too: a
@@ -798,10 +827,12 @@ impl Drop for CancelOnDrop<'_> {
 
 impl Mux {
     /// Tell the upstream that vecgate gave up on request `id` (`notifications/cancelled`),
-    /// unless the session is closed. Best effort: a full queue means the upstream is stalled
+    /// unless the session is closed or the upstream is stateless over HTTP (dropping the
+    /// POST closed its stream, which is the cancellation there). Best effort: a full queue means the upstream is stalled
     /// anyway, and the drop is counted.
     fn cancel_upstream(&self, id: u64, reason: &str) {
-        if self.is_closed() {
+        // A stateless HTTP upstream was told by its stream closing.
+        if self.is_closed() || self.cancel_by_close.load(Ordering::Relaxed) {
             return;
         }
         let params = serde_json::json!({"requestId": id, "reason": reason});

@@ -10,17 +10,25 @@
 //! server forgot it: the session is closed and the supervisor re-initializes. Once the
 //! session is initialized, a GET stream is opened for unsolicited messages if the server
 //! offers one (`405` means it does not).
+//!
+//! A stateless (2026-07-28) upstream, found by `server/discover`, has no session: every POST
+//! carries `MCP-Protocol-Version: 2026-07-28`, `Mcp-Method` and, on `tools/call`,
+//! `resources/read` and `prompts/get`, `Mcp-Name` (the tool or prompt name or the URI), which
+//! the server checks against the body ([`stateless_headers`]). Abandoning a request there
+//! closes its response stream, which is its cancellation (see [`DirectSend::set_stateless`]).
 
 pub(crate) use super::client::HttpClient;
 use super::client::{Upstream, UpstreamBody};
 use super::event_stream::Parser;
-use crate::jsonrpc::{Kind, Message};
+use crate::handshake::STATELESS_VERSION;
+use crate::jsonrpc::{Kind, Message, ParamsPeek};
 use crate::mux::{BoxFuture, DirectSend, Mux, Origin};
 use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -28,6 +36,8 @@ use tokio::task::JoinHandle;
 
 const SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
 const PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
+const MCP_METHOD: HeaderName = HeaderName::from_static("mcp-method");
+const MCP_NAME: HeaderName = HeaderName::from_static("mcp-name");
 const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 const ACCEPT_BOTH: HeaderValue = HeaderValue::from_static("application/json, text/event-stream");
 const ACCEPT_SSE: HeaderValue = HeaderValue::from_static("text/event-stream");
@@ -76,6 +86,8 @@ struct Session {
     /// Every header a POST of a message carries, built when the session id or the protocol
     /// version changes (twice per session) rather than inserted one by one per message.
     post_headers: Mutex<http::HeaderMap>,
+    /// A stateless (2026-07-28) upstream: each POST also carries [`stateless_headers`].
+    stateless: AtomicBool,
 }
 
 /// Start the session task; nothing is sent until the handshake's first message.
@@ -102,6 +114,7 @@ pub(crate) fn start(
         session_id: Mutex::new(None),
         protocol_version: Mutex::new(None),
         post_headers: Mutex::new(http::HeaderMap::new()),
+        stateless: AtomicBool::new(false),
     });
     session.refresh_post_headers();
     // Requests are POSTed from the caller's task; notifications, answers to server requests
@@ -132,6 +145,19 @@ impl DirectSend for Direct {
     fn send(&self, message: Message) -> Option<BoxFuture> {
         let session = self.0.upgrade()?;
         Some(Box::pin(session.post(message)))
+    }
+
+    fn set_stateless(&self) -> bool {
+        let Some(session) = self.0.upgrade() else {
+            return false;
+        };
+        // No session and a fixed version: both set before the first stateless POST
+        // (`server/discover`) is built.
+        *session.session_id.lock() = None;
+        *session.protocol_version.lock() = Some(HeaderValue::from_static(STATELESS_VERSION));
+        session.refresh_post_headers();
+        session.stateless.store(true, Ordering::Release);
+        true
     }
 }
 
@@ -189,7 +215,10 @@ impl Session {
         };
         let initialize = message.method.as_deref() == Some("initialize");
         let initialized = message.method.as_deref() == Some("notifications/initialized");
-        let request = self.post_request(Bytes::from(message.to_bytes()));
+        let mut request = self.post_request(Bytes::from(message.to_bytes()));
+        if self.stateless.load(Ordering::Acquire) {
+            stateless_headers(&message, request.headers_mut());
+        }
         let response = match self.upstream.request(request).await {
             Ok(response) => response,
             Err(e) => {
@@ -447,6 +476,53 @@ impl Session {
         let request = self.request(Method::DELETE, ACCEPT_BOTH, Bytes::new());
         let _ = tokio::time::timeout(Duration::from_secs(1), self.upstream.request(request)).await;
     }
+}
+
+/// The per-message headers of the stateless revision: `Mcp-Method`, and `Mcp-Name` where the
+/// method names a tool, prompt or resource (a server rejects a POST whose headers do not
+/// match its body with `400`). Only stateless upstreams pay for peeking at the params.
+fn stateless_headers(message: &Message, headers: &mut http::HeaderMap) {
+    let Some(method) = message.method.as_deref() else {
+        return;
+    };
+    headers.insert(MCP_METHOD, header_value(method));
+    let peek: ParamsPeek<'_>;
+    let name = match method {
+        "tools/call" | "prompts/get" => {
+            peek = message.peek_params();
+            peek.name
+        }
+        "resources/read" => {
+            peek = message.peek_params();
+            peek.uri
+        }
+        _ => return,
+    };
+    if let Some(name) = name {
+        headers.insert(MCP_NAME, header_value(&name));
+    }
+}
+
+/// `value` as an MCP header carries it: as is when it is visible ASCII (0x20 to 0x7E) without
+/// surrounding whitespace, otherwise (or when it looks like the sentinel itself)
+/// `=?base64?…?=` of its UTF-8 bytes.
+fn header_value(value: &str) -> HeaderValue {
+    use base64::Engine as _;
+    let plain = value.bytes().all(|b| (0x20..=0x7e).contains(&b))
+        && value.trim() == value
+        && !(value.starts_with("=?base64?") && value.ends_with("?="));
+    let encoded;
+    let text = if plain {
+        value
+    } else {
+        encoded = format!(
+            "=?base64?{}?=",
+            base64::engine::general_purpose::STANDARD.encode(value)
+        );
+        &encoded
+    };
+    // Both forms are visible ASCII, which a header value always admits.
+    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 async fn read_body(body: UpstreamBody) -> Result<Bytes, String> {

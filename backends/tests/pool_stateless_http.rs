@@ -1,0 +1,128 @@
+//! A Streamable HTTP pool against a stateless (2026-07-28) upstream
+//! (`tests/fixtures/stateless_http_server.py`), which refuses with `400` any POST whose
+//! `MCP-Protocol-Version`, `Mcp-Method` or `Mcp-Name` headers do not match its body, or that
+//! carries `Mcp-Session-Id`.
+
+mod pool_support;
+
+use pool_support::*;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use vecgate_backends::{CallError, PoolSpec, Replica, TransportSpec};
+
+/// The fixture's tool whose name is not visible ASCII (sent as `=?base64?…?=`).
+const UNICODE_TOOL: &str = "h\u{e9}llo\u{2192}w\u{f6}rld";
+
+/// Start the fixture; returns the child and its `/mcp` URL.
+async fn stateless_http() -> (Child, String) {
+    let script = format!(
+        "{}/tests/fixtures/stateless_http_server.py",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut child = Command::new("python3")
+        .arg(script)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let url = line
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    (child, url)
+}
+
+fn spec(url: &str) -> PoolSpec {
+    let mut spec = demo_stdio("stateless", 1);
+    spec.transport = TransportSpec::StreamableHttp {
+        urls: vec![url.to_owned()],
+        headers: vec![],
+    };
+    spec
+}
+
+async fn stats(replica: &Replica) -> serde_json::Value {
+    let result = replica
+        .call(call("stats", serde_json::json!({})))
+        .await
+        .unwrap();
+    serde_json::from_str(&text(&result)).unwrap()
+}
+
+#[tokio::test]
+async fn every_post_carries_the_stateless_headers() {
+    let (mut server, url) = stateless_http().await;
+    let (pool, _events) = ready_pool(spec(&url)).await;
+    let replica = pool.replicas()[0].clone();
+    assert_eq!(replica.server().unwrap().protocol_version, "2026-07-28");
+    let catalog = pool.catalog().unwrap();
+    assert!(catalog.tool("echo").is_some());
+    assert!(catalog.tool(UNICODE_TOOL).is_some());
+
+    let plain = replica
+        .call(call("echo", serde_json::json!({"text": "hi"})))
+        .await
+        .unwrap();
+    assert_eq!(text(&plain), "echo: hi");
+    let encoded = replica
+        .call(call(UNICODE_TOOL, serde_json::json!({"text": "h\u{e9}"})))
+        .await
+        .unwrap();
+    assert_eq!(text(&encoded), format!("{UNICODE_TOOL}: h\u{e9}"));
+    // Only `initialize` (no version header: the probe for a session-based server) was refused.
+    assert_eq!(stats(&replica).await["rejected"], 1);
+    pool.shutdown().await;
+    server.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn abandoning_a_call_closes_its_stream_and_posts_no_cancel() {
+    let (mut server, url) = stateless_http().await;
+    let (pool, _events) = ready_pool(spec(&url)).await;
+    let replica = pool.replicas()[0].clone();
+    // Dropped by the caller.
+    let dropped = tokio::time::timeout(
+        Duration::from_millis(300),
+        replica.call(call("hang", serde_json::json!({}))),
+    )
+    .await;
+    assert!(dropped.is_err());
+    // Timed out by vecgate.
+    let mut c = call("hang", serde_json::json!({}));
+    c.timeout = Some(Duration::from_millis(200));
+    assert!(matches!(
+        replica.call(c).await,
+        Err(CallError::Timeout { .. })
+    ));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let seen = loop {
+        let seen = stats(&replica).await;
+        if seen["closed"].as_array().unwrap().len() == 2 || tokio::time::Instant::now() > deadline {
+            break seen;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        seen["closed"].as_array().unwrap().len(),
+        2,
+        "both streams closed: {seen}"
+    );
+    assert_eq!(
+        seen["cancelled"],
+        serde_json::json!([]),
+        "no notifications/cancelled POST: {seen}"
+    );
+    assert_eq!(seen["rejected"], 1, "{seen}");
+    assert_eq!(replica.inflight(), 0);
+    pool.shutdown().await;
+    server.kill().await.unwrap();
+}
