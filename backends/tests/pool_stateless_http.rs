@@ -15,14 +15,15 @@ use vecgate_backends::{CallError, PoolSpec, Replica, TransportSpec};
 /// The fixture's tool whose name is not visible ASCII (sent as `=?base64?…?=`).
 const UNICODE_TOOL: &str = "h\u{e9}llo\u{2192}w\u{f6}rld";
 
-/// Start the fixture; returns the child and its `/mcp` URL.
-async fn stateless_http() -> (Child, String) {
+/// Start the fixture with `args`; returns the child and its `/mcp` URL.
+async fn stateless_http_with(args: &[&str]) -> (Child, String) {
     let script = format!(
         "{}/tests/fixtures/stateless_http_server.py",
         env!("CARGO_MANIFEST_DIR")
     );
     let mut child = Command::new("python3")
         .arg(script)
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -39,6 +40,11 @@ async fn stateless_http() -> (Child, String) {
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .to_owned();
     (child, url)
+}
+
+/// Start the fixture; returns the child and its `/mcp` URL.
+async fn stateless_http() -> (Child, String) {
+    stateless_http_with(&[]).await
 }
 
 fn spec(url: &str) -> PoolSpec {
@@ -123,6 +129,23 @@ async fn abandoning_a_call_closes_its_stream_and_posts_no_cancel() {
     );
     assert_eq!(seen["rejected"], 1, "{seen}");
     assert_eq!(replica.inflight(), 0);
+    pool.shutdown().await;
+    server.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_refusal_with_a_null_id_still_leads_to_server_discover() {
+    // The server refuses `initialize` with HTTP 400 and an error whose id is null: that is
+    // still the POST's answer, so the handshake falls back to `server/discover`.
+    let (mut server, url) = stateless_http_with(&["--null-id"]).await;
+    let (pool, _events) = ready_pool(spec(&url)).await;
+    let replica = pool.replicas()[0].clone();
+    assert_eq!(replica.server().unwrap().protocol_version, "2026-07-28");
+    let plain = replica
+        .call(call("echo", serde_json::json!({"text": "hi"})))
+        .await
+        .unwrap();
+    assert_eq!(text(&plain), "echo: hi");
     pool.shutdown().await;
     server.kill().await.unwrap();
 }

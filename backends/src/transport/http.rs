@@ -20,6 +20,7 @@
 pub(crate) use super::client::HttpClient;
 use super::client::{Upstream, UpstreamBody};
 use super::event_stream::Parser;
+use crate::error::CallError;
 use crate::handshake::STATELESS_VERSION;
 use crate::jsonrpc::{Kind, Message, ParamsPeek};
 use crate::mux::{BoxFuture, DirectSend, Mux, Origin};
@@ -303,7 +304,15 @@ impl Session {
                     Some(id) if status.is_server_error() => {
                         self.mux.fail(id, self.mux.unavailable(detail))
                     }
-                    Some(id) => self.mux.fail(id, self.mux.protocol(detail)),
+                    // An error with a null id (the server could not read or attribute the
+                    // request, e.g. a 400 for a header mismatch) answering a POST that carried
+                    // one request is that request's answer: the caller gets the server's error
+                    // rather than "no response" (the handshake falls back to `server/discover`
+                    // on the former only). The envelope refuses it: responses need an id.
+                    Some(id) => match unattributed_error(&bytes) {
+                        Some(error) => self.mux.fail(id, CallError::Rpc(error)),
+                        None => self.mux.fail(id, self.mux.protocol(detail)),
+                    },
                     None if status.is_success() => self.mux.bad_message(&bytes, "unexpected body"),
                     None => {
                         tracing::warn!(pool = %self.mux.ident().pool_name, %detail, "upstream refused a message")
@@ -540,4 +549,16 @@ fn starts_with_ignore_case(value: &str, prefix: &str) -> bool {
         .as_bytes()
         .get(..prefix.len())
         .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes()))
+}
+
+/// The error object of a JSON-RPC error response whose `id` is null.
+fn unattributed_error(body: &[u8]) -> Option<Box<serde_json::value::RawValue>> {
+    #[derive(serde::Deserialize)]
+    struct NullIdError {
+        jsonrpc: String,
+        id: Option<serde::de::IgnoredAny>,
+        error: Box<serde_json::value::RawValue>,
+    }
+    let answer: NullIdError = serde_json::from_slice(body).ok()?;
+    (answer.jsonrpc == "2.0" && answer.id.is_none()).then_some(answer.error)
 }
