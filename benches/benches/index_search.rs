@@ -12,7 +12,10 @@
 //! - `VECGATE_BENCH_PHASES`: which graph stores to build after the flat scan, comma-separated
 //!   (default `fixed,auto`): `fixed` is the graph from the first entry searched at each `ef`
 //!   of `VECGATE_BENCH_EF` (default `16,24,32,48,64,96`) and then beside a writer, `auto` the
-//!   store as the gateway configures it. At 1M each build takes over ten minutes on 2 cores.
+//!   store as the gateway configures it. At 1M each build takes over ten minutes on 2 cores;
+//! - `VECGATE_BENCH_TUNE_ON_TRAFFIC` (set: on): the `auto` store tunes `ef` on its searches
+//!   (`StoreConfig::tune_on_traffic`); it is measured as built, then again after serving
+//!   traffic from another seed and re-tuning on a sample of it.
 //!
 //! Percentiles and recall are printed from this binary's own loop (criterion reports means);
 //! criterion then times single searches at 10K.
@@ -62,6 +65,7 @@ fn config(dim: usize, crossover: Crossover) -> StoreConfig {
         hnsw,
         max_entries: 2_000_000,
         target_recall: bench_target_recall(),
+        tune_on_traffic: std::env::var_os("VECGATE_BENCH_TUNE_ON_TRAFFIC").is_some(),
         ..StoreConfig::default()
     }
 }
@@ -268,6 +272,9 @@ fn auto_store(
         );
     };
     measure_auto("as built");
+    if !auto.config().tune_on_traffic {
+        return;
+    }
     // Traffic from another seed than the measured queries (the same workload, repeats
     // included): the store samples one search in 32 and re-tunes `ef` on 128 of them (its
     // indexer does so on its own, paced; here it is asked to at once).

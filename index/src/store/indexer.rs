@@ -36,7 +36,12 @@ pub(crate) fn run(shared: Arc<Shared>) {
         let woken = {
             let mut pending = shared.wake.lock();
             if !*pending && !shared.is_shutting_down() {
-                shared.wake_cv.wait_for(&mut pending, TRAFFIC_CHECK);
+                // Tuning on traffic needs a look now and then; otherwise only writes wake it.
+                if shared.config.tune_on_traffic {
+                    shared.wake_cv.wait_for(&mut pending, TRAFFIC_CHECK);
+                } else {
+                    shared.wake_cv.wait(&mut pending);
+                }
             }
             std::mem::take(&mut *pending)
         };
@@ -71,7 +76,11 @@ fn traffic_tuning_due(shared: &Shared) -> bool {
 pub(crate) fn tune_on_traffic(shared: &Shared) -> bool {
     let _one_indexer = shared.indexer.lock();
     let config = &shared.config;
-    let (Crossover::Auto, Some(target)) = (config.crossover, config.target_recall) else {
+    let (Crossover::Auto, Some(target), true) = (
+        config.crossover,
+        config.target_recall,
+        config.tune_on_traffic,
+    ) else {
         return false;
     };
     let view = shared.view.load_full();

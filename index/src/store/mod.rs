@@ -28,10 +28,10 @@
 //!   `ef` and searches with the smallest `ef` (up to [`StoreConfig::max_tuned_ef`]) that
 //!   reaches [`StoreConfig::target_recall`]: a small graph needs far less `ef` than a large
 //!   one for the same recall (16 vs 48 at 10K and 100K generated requests). The queries are
-//!   a sample of the store's own searches (one in 32, module `traffic`), weighted as the
-//!   traffic asks them; before 128 have been sampled, rows spread over the step held out of
-//!   the graph. The indexer also re-tunes on each refilled sample, paced to ~2 % of its core,
-//!   so `ef` follows the traffic and the graph's growth between doublings.
+//!   rows spread over the step held out of the graph; with [`StoreConfig::tune_on_traffic`],
+//!   once 128 have been sampled, distinct queries of the store's own searches (one search in
+//!   32, module `traffic`), and the indexer re-tunes on each refilled sample, paced to ~2 %
+//!   of its core.
 //! - **Neighbour memo.** [`TrajectoryStore::search_memo`] answers a repeated request key from
 //!   its memoised neighbours, brought up to date by an exact scan of the entries added since
 //!   (a forget invalidates the memo). [`TrajectoryStore::record_keyed`] reuses the same slot,
@@ -305,7 +305,10 @@ impl TrajectoryStore {
     #[inline]
     fn offer_to_calibration(&self, query: &[f32]) {
         let config = &self.shared.config;
-        if config.crossover == Crossover::Auto && config.target_recall.is_some() {
+        if config.tune_on_traffic
+            && config.crossover == Crossover::Auto
+            && config.target_recall.is_some()
+        {
             self.shared.traffic.offer(query);
         }
     }
@@ -587,8 +590,9 @@ impl TrajectoryStore {
         while indexer::step(&self.shared, true) {}
     }
 
-    /// Tunes the graph's `ef` on the sampled searches now, if the store tunes it
-    /// ([`Crossover::Auto`] with a [`StoreConfig::target_recall`]), it has a graph, and
+    /// Tunes the graph's `ef` on the sampled searches now, if the store tunes it on traffic
+    /// ([`Crossover::Auto`], a [`StoreConfig::target_recall`] and
+    /// [`StoreConfig::tune_on_traffic`]), it has a graph, and
     /// enough searches were sampled since the last tuning (one in 32 searches through the
     /// store's own `ef`, 128 of them). The indexer thread does the same on its own, paced to
     /// a small share of its core; this is for tests and benches. Returns whether it ran.
