@@ -1,6 +1,17 @@
-//! Resource subscriptions on a stateless (2026-07-28) upstream, which has no
-//! `resources/subscribe`: one long-lived upstream `subscriptions/listen` per replica, carrying
-//! every URI vecgate needs there.
+//! Resource subscriptions and list changes of a stateless (2026-07-28) upstream, which has no
+//! `resources/subscribe` and sends notifications only on a `subscriptions/listen` that asks
+//! for them: one long-lived upstream listen per replica, carrying every URI vecgate needs
+//! there and the list changes the server advertises.
+//!
+//! When a replica's connection becomes ready ([`crate::Replica`]'s `install`), the listen is
+//! opened asking for `toolsListChanged`, `promptsListChanged` and `resourcesListChanged` as the
+//! server's capabilities advertise `tools.listChanged` etc. ([`ListChanges`]), so it is open
+//! for as long as the replica is up, whether or not a URI is subscribed (a server advertising
+//! none, with no URI wanted, gets no listen: there would be nothing to receive). Its
+//! `notifications/*/list_changed` are handled as an old upstream's: the mux marks the lists
+//! dirty and the supervisor re-fetches them and reports `PoolEvent::CatalogChanged`. A listen
+//! carrying list changes only does not keep the replica from being idle-stopped; one carrying
+//! URIs does.
 //!
 //! [`crate::Replica::call`] hands `resources/subscribe` and `resources/unsubscribe` for a
 //! stateless replica here instead of forwarding them. They change the replica's URI set, the
@@ -17,9 +28,10 @@
 //! the pool's events, which the gateway routes to the subscribed sessions
 //! ([`crate::mux`]'s `open` module routes the acknowledgement here). The request has no
 //! deadline. If the upstream ends an acknowledged listen while the connection lives, it is
-//! opened again after a pause; when the replica restarts, the supervisor re-opens it on the
-//! new connection with the same set.
+//! opened again after a pause; when the replica restarts, it is re-opened on the new
+//! connection with the same URI set and the list changes the new server advertises.
 
+use crate::catalog::ServerInfo;
 use crate::error::CallError;
 use crate::jsonrpc::{ErrorObject, Message, ParamsPeek, code, to_raw};
 use crate::mux::Mux;
@@ -54,16 +66,80 @@ pub(crate) struct UpstreamListen {
 struct State {
     /// URIs vecgate needs on this replica; kept across restarts.
     wanted: BTreeSet<String>,
+    /// The list changes the connected server advertises (set on each connection).
+    lists: ListChanges,
     /// The listen in force, if any.
     active: Option<Active>,
+}
+
+impl State {
+    /// What the listen should ask for now; `None` when there is nothing to receive.
+    fn filter(&self) -> Option<Filter> {
+        (!self.wanted.is_empty() || self.lists.any()).then(|| Filter {
+            uris: self.wanted.clone(),
+            lists: self.lists,
+        })
+    }
+}
+
+/// The `notifications/*/list_changed` kinds a server advertises in its capabilities
+/// (`tools.listChanged`, `prompts.listChanged`, `resources.listChanged`), which the listen
+/// asks for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ListChanges {
+    tools: bool,
+    prompts: bool,
+    resources: bool,
+}
+
+impl ListChanges {
+    /// The kinds `server` advertises.
+    pub(crate) fn advertised(server: &ServerInfo) -> Self {
+        Self {
+            tools: server.capability_flag("tools", "listChanged"),
+            prompts: server.capability_flag("prompts", "listChanged"),
+            resources: server.capability_flag("resources", "listChanged"),
+        }
+    }
+
+    fn any(self) -> bool {
+        self.tools || self.prompts || self.resources
+    }
+}
+
+/// What one upstream listen asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Filter {
+    uris: BTreeSet<String>,
+    lists: ListChanges,
+}
+
+impl Filter {
+    /// The `notifications` filter of `subscriptions/listen` (a kind not wanted is left out).
+    fn to_params(&self) -> Box<RawValue> {
+        let mut filter = serde_json::Map::new();
+        for (key, on) in [
+            ("toolsListChanged", self.lists.tools),
+            ("promptsListChanged", self.lists.prompts),
+            ("resourcesListChanged", self.lists.resources),
+        ] {
+            if on {
+                filter.insert(key.into(), true.into());
+            }
+        }
+        if !self.uris.is_empty() {
+            filter.insert("resourceSubscriptions".into(), serde_json::json!(self.uris));
+        }
+        to_raw(&serde_json::json!({ "notifications": filter }))
+    }
 }
 
 /// One upstream listen, run by a task of its own; dropping it cancels the listen.
 struct Active {
     /// The connection it runs on.
     mux: Weak<Mux>,
-    /// The URIs it asked for.
-    requested: BTreeSet<String>,
+    /// What it asked for.
+    requested: Filter,
     /// The URIs the upstream acknowledged (updated if the listen is opened again).
     acked: Arc<Mutex<BTreeSet<String>>>,
     task: JoinHandle<()>,
@@ -144,10 +220,27 @@ impl UpstreamListen {
         }
     }
 
-    /// The connection was replaced (a restart): open the listen again on `mux`, in the
-    /// background, if any URI is wanted.
-    pub(crate) fn reconnected(self: &Arc<Self>, mux: &Arc<Mux>, timeout: Duration) {
-        if self.state.lock().wanted.is_empty() {
+    /// Whether the listen carries resource subscriptions (which lapse if the replica stops);
+    /// one that only asks for list changes does not keep a replica from idling.
+    pub(crate) fn holds_subscriptions(&self) -> bool {
+        !self.state.lock().wanted.is_empty()
+    }
+
+    /// A connection `mux` to a server advertising `lists` became ready (first start or a
+    /// restart, which drops the old listen): open the listen on it, in the background, if
+    /// there is anything to receive.
+    pub(crate) fn connected(
+        self: &Arc<Self>,
+        mux: &Arc<Mux>,
+        lists: ListChanges,
+        timeout: Duration,
+    ) {
+        let filter = {
+            let mut state = self.state.lock();
+            state.lists = lists;
+            state.filter()
+        };
+        if filter.is_none() {
             return;
         }
         let this = Arc::clone(self);
@@ -157,7 +250,7 @@ impl UpstreamListen {
             let ident = mux.ident();
             match reopened {
                 Ok(Ok(acked)) => {
-                    tracing::debug!(pool = %ident.pool_name, replica = ident.replica, uris = acked.len(), "listen: re-opened on the new connection")
+                    tracing::debug!(pool = %ident.pool_name, replica = ident.replica, uris = acked.len(), "listen: opened on the new connection")
                 }
                 Ok(Err(e)) => {
                     tracing::warn!(pool = %ident.pool_name, replica = ident.replica, error = %e, "listen: could not re-open the upstream listen")
@@ -169,23 +262,19 @@ impl UpstreamListen {
         });
     }
 
-    /// Make the listen on `mux` carry exactly the wanted set; returns what the upstream
-    /// acknowledged.
+    /// Make the listen on `mux` carry exactly the wanted URIs and list changes (or close it
+    /// when nothing is wanted); returns the URIs the upstream acknowledged.
     async fn settle(&self, mux: &Arc<Mux>) -> Result<BTreeSet<String>, CallError> {
         let _turn = self.turn.lock().await;
         let wanted = {
             let state = self.state.lock();
             if let Some(active) = &state.active
                 && active.runs_on(mux)
-                && active.requested == state.wanted
+                && Some(&active.requested) == state.filter().as_ref()
             {
                 return Ok(active.acked.lock().clone());
             }
-            if state.wanted.is_empty() {
-                None
-            } else {
-                Some(state.wanted.clone())
-            }
+            state.filter()
         };
         let Some(wanted) = wanted else {
             let old = self.state.lock().active.take();
@@ -221,24 +310,22 @@ impl UpstreamListen {
     }
 }
 
-/// Start a listen for `uris` on `mux`; the receiver gets its acknowledged URIs, or why it
+/// Start a listen for `filter` on `mux`; the receiver gets its acknowledged URIs, or why it
 /// ended before acknowledging.
 fn open(
     mux: &Arc<Mux>,
-    uris: BTreeSet<String>,
+    filter: Filter,
 ) -> (
     Active,
     oneshot::Receiver<Result<BTreeSet<String>, CallError>>,
 ) {
-    let params = to_raw(&serde_json::json!({
-        "notifications": { "resourceSubscriptions": &uris },
-    }));
+    let params = filter.to_params();
     let acked = Arc::new(Mutex::new(BTreeSet::new()));
     let (first, acknowledged) = oneshot::channel();
     let task = tokio::spawn(run(Arc::clone(mux), params, Arc::clone(&acked), first));
     let active = Active {
         mux: Arc::downgrade(mux),
-        requested: uris,
+        requested: filter,
         acked,
         task,
     };
@@ -350,5 +437,41 @@ mod tests {
         assert!(acknowledged(&none).unwrap().is_empty());
         let other = Message::notification("notifications/resources/updated", None);
         assert!(acknowledged(&other).is_none());
+    }
+
+    #[test]
+    fn the_filter_asks_for_the_advertised_list_changes_and_the_uris() {
+        let server = |caps: serde_json::Value| ServerInfo {
+            protocol_version: "2026-07-28".into(),
+            capabilities: to_raw(&caps),
+            server_info: to_raw(&serde_json::Value::Null),
+            instructions: None,
+            stateless: true,
+        };
+        let lists = ListChanges::advertised(&server(serde_json::json!({
+            "tools": {"listChanged": true},
+            "prompts": {},
+            "resources": {"subscribe": true, "listChanged": true},
+        })));
+        let filter = Filter {
+            uris: ["a://1".to_owned()].into(),
+            lists,
+        };
+        let params: serde_json::Value = serde_json::from_str(filter.to_params().get()).unwrap();
+        assert_eq!(
+            params,
+            serde_json::json!({"notifications": {
+                "toolsListChanged": true,
+                "resourcesListChanged": true,
+                "resourceSubscriptions": ["a://1"],
+            }})
+        );
+        let none = ListChanges::advertised(&server(serde_json::json!({"tools": {}})));
+        assert!(!none.any());
+        let state = State {
+            lists: none,
+            ..State::default()
+        };
+        assert!(state.filter().is_none(), "nothing to receive: no listen");
     }
 }

@@ -8,7 +8,7 @@ use crate::catalog::{Catalog, ServerInfo};
 use crate::config::PoolSpec;
 pub use crate::error::CallError;
 use crate::jsonrpc::Message;
-use crate::listen::{self, UpstreamListen};
+use crate::listen::{self, ListChanges, UpstreamListen};
 use crate::mux::{Mux, ReplicaIdent};
 use crate::transport::Opened;
 use parking_lot::{Mutex, RwLock};
@@ -411,13 +411,20 @@ impl Replica {
     pub(crate) fn install(&self, connection: Arc<Connection>, catalog: Arc<Catalog>) {
         *self.catalog.write() = Some(catalog);
         if connection.server.stateless {
-            // A new connection holds no listen: open it again for the URIs still wanted.
+            // A new connection holds no listen: open it for the list changes the server
+            // advertises and the URIs still wanted.
+            let lists = ListChanges::advertised(&connection.server);
             self.listen
-                .reconnected(&connection.mux, self.spec.request_timeout);
+                .connected(&connection.mux, lists, self.spec.request_timeout);
         }
         *self.connection.write() = Some(connection);
         // Idle time counts from readiness, not from the previous life.
         self.mark_call(Instant::now());
+    }
+
+    /// Whether the upstream listen carries resource subscriptions (see [`crate::listen`]).
+    pub(crate) fn listen_holds_subscriptions(&self) -> bool {
+        self.listen.holds_subscriptions()
     }
 
     pub(crate) fn set_catalog(&self, catalog: Arc<Catalog>) {

@@ -222,12 +222,14 @@ async fn serve(
             _ = mux.list_changed() => refresh(replica, connection, ctx).await,
             _ = ticks.tick() => {
                 // An open upstream `subscriptions/listen` never answers: it does not make the
-                // replica busy for health pings, but it does keep it from being idle-stopped
-                // (its subscriptions would lapse with the process).
+                // replica busy for health pings, but while it carries resource subscriptions
+                // it keeps the replica from being idle-stopped (they would lapse with the
+                // process). One asking only for list changes does not: a restarted replica
+                // fetches its catalog anew.
                 let quiet = replica.inflight() == 0 && mux.pending_bounded() == 0;
                 if let Some(limit) = idle_timeout
                     && quiet
-                    && mux.pending() == 0
+                    && (mux.pending() == 0 || !replica.listen_holds_subscriptions())
                     && replica.idle_for() >= limit
                 {
                     tracing::info!(pool = %ctx.spec.name, replica = replica.index(), "stopping idle replica");

@@ -3,7 +3,8 @@
 //! `resources/subscribe`): the replica keeps one upstream listen carrying every subscribed URI,
 //! with no deadline; its updates arrive as the pool's notifications; a change of the URI set
 //! replaces the listen (the old one is cancelled on the server); a restart, or the server
-//! ending the listen, opens it again.
+//! ending the listen, opens it again. The listen is open from the start, asking for the tool
+//! list changes the server advertises, which refresh the pool's catalog.
 
 mod pool_support;
 
@@ -50,7 +51,8 @@ async fn unsubscribe(replica: &Replica, uri: &str) {
     assert_eq!(json(&answer), json!({}));
 }
 
-/// The server's open listens: (id, URIs) of each, and the ids it saw cancelled.
+/// The server's open listens: (id, URIs) of each, and the ids it saw cancelled. Each must ask
+/// for the tool list changes the fixture advertises.
 async fn listens(replica: &Replica) -> (Vec<(u64, Vec<String>)>, Vec<u64>) {
     let answer = replica.call(call("listens", json!({}))).await.unwrap();
     let v: Value = serde_json::from_str(&text(&answer)).unwrap();
@@ -59,6 +61,7 @@ async fn listens(replica: &Replica) -> (Vec<(u64, Vec<String>)>, Vec<u64>) {
         .unwrap()
         .iter()
         .map(|l| {
+            assert_eq!(l["tools"], json!(true), "asks for toolsListChanged: {l}");
             let uris = l["uris"].as_array().unwrap();
             let uris = uris.iter().map(|u| u.as_str().unwrap().to_owned());
             (l["id"].as_u64().unwrap(), uris.collect())
@@ -118,6 +121,11 @@ async fn wait_for_listen(replica: &Replica, uris: &[&str]) -> u64 {
             if let [only] = v["open"].as_array().unwrap().as_slice()
                 && only["uris"] == json!(uris)
             {
+                assert_eq!(
+                    only["tools"],
+                    json!(true),
+                    "asks for toolsListChanged: {only}"
+                );
                 return only["id"].as_u64().unwrap();
             }
         }
@@ -134,10 +142,8 @@ async fn one_upstream_listen_carries_the_replicas_subscriptions_and_is_replaced_
     let (pool, mut events) = ready_pool(listen_spec()).await;
     let replica = pool.replicas()[0].clone();
     assert!(replica.server().unwrap().stateless);
-    assert!(
-        listens(&replica).await.0.is_empty(),
-        "nothing subscribed yet"
-    );
+    // Nothing subscribed yet: the listen asks only for tool list changes.
+    let initial = wait_for_listen(&replica, &[]).await;
 
     assert_eq!(subscribe(&replica, "note://a").await.unwrap(), json!({}));
     let (first, uris) = only_listen(&replica).await;
@@ -147,7 +153,11 @@ async fn one_upstream_listen_carries_the_replicas_subscriptions_and_is_replaced_
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let (open, cancelled) = listens(&replica).await;
     assert_eq!(open, [(first, vec!["note://a".to_owned()])]);
-    assert!(cancelled.is_empty(), "not timed out: {cancelled:?}");
+    assert_eq!(
+        cancelled,
+        [initial],
+        "only the replaced listen is cancelled; none timed out"
+    );
 
     write(&replica, "note://a", "a1").await;
     assert_eq!(
@@ -160,7 +170,7 @@ async fn one_upstream_listen_carries_the_replicas_subscriptions_and_is_replaced_
     let (second, uris) = only_listen(&replica).await;
     assert_eq!(uris, ["note://a", "note://b"]);
     assert_ne!(second, first);
-    assert_eq!(listens(&replica).await.1, [first]);
+    assert_eq!(listens(&replica).await.1, [initial, first]);
     write(&replica, "note://a", "a2").await;
     write(&replica, "note://b", "b1").await;
     assert_eq!(
@@ -217,8 +227,55 @@ async fn one_upstream_listen_carries_the_replicas_subscriptions_and_is_replaced_
         "updates flow on the new connection"
     );
 
-    // Nothing left wanted: no listen at all.
+    // No URI left wanted: the listen stays, for tool list changes only.
     unsubscribe(&replica, "note://b").await;
-    assert!(listens(&replica).await.0.is_empty());
+    assert!(only_listen(&replica).await.1.is_empty());
+    pool.shutdown().await;
+}
+
+/// Wait (bounded) until the pool's catalog lists the tool `name`.
+async fn wait_for_tool(pool: &vecgate_backends::Pool, name: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(catalog) = pool.catalog()
+            && catalog.tools.iter().any(|t| t.key == name)
+        {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the pool's catalog never listed {name:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn tool_list_changes_of_a_stateless_upstream_refresh_the_pools_catalog() {
+    let (pool, _events) = ready_pool(listen_spec()).await;
+    let replica = pool.replicas()[0].clone();
+    // No resources/subscribe: the listen is open for the advertised tool list changes.
+    wait_for_listen(&replica, &[]).await;
+    let answer = replica
+        .call(call("add_tool", json!({"name": "fresh"})))
+        .await
+        .unwrap();
+    assert_eq!(text(&answer), "added");
+    wait_for_tool(&pool, "fresh").await;
+
+    // After a restart the listen is opened again, still asking for tool list changes.
+    let pid = replica.pid().unwrap();
+    kill9(pid);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while replica.pid().is_none_or(|p| p == pid) {
+        assert!(tokio::time::Instant::now() < deadline, "no restart");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    wait_for_listen(&replica, &[]).await;
+    replica
+        .call(call("add_tool", json!({"name": "after_restart"})))
+        .await
+        .unwrap();
+    wait_for_tool(&pool, "after_restart").await;
     pool.shutdown().await;
 }

@@ -22,11 +22,12 @@
 //! stream ends the subscription: the listener is removed, and an upstream subscription that
 //! no other session still needs is released with `resources/unsubscribe` (on a stateless
 //! upstream: the replica's upstream listen is replaced by one without that URI, or cancelled
-//! when no URI is left).
+//! when nothing is left to receive).
 //!
-//! Not done: list-changed notifications of a stateless upstream, which it sends only on a
-//! listen that asks for them; vecgate's upstream listens ask only for resource updates, so
-//! such an upstream's catalog is refreshed only when a replica restarts.
+//! A stateless upstream sends its list changes only on a listen that asks for them:
+//! `vecgate_backends`' upstream listen (its `listen` module) is open while the replica is up
+//! and asks for the kinds the server advertises, so its catalog is refreshed like an old
+//! upstream's and the change reaches the listeners here that asked for that kind.
 
 use bytes::Bytes;
 use http::{HeaderMap, Response, StatusCode, header};
