@@ -7,6 +7,10 @@
 //!   GET stream;
 //! - a stateless client (2026-07-28) with `subscriptions/listen`, acknowledged for the URIs
 //!   the upstream acknowledged, on its listen stream, tagged with its own subscription id.
+//!
+//! The upstream's tool list changes (it sends them only on a listen that asks for them) reach
+//! a stateless client's listen as `notifications/tools/list_changed`, and `tools/list` then
+//! has the new tool.
 
 use std::time::Duration;
 
@@ -41,23 +45,64 @@ fn meta() -> Value {
     })
 }
 
+/// A stateless request; its JSON-RPC answer.
+fn stateless(gw: &Gateway, id: u64, method: &str, name: Option<&str>, mut params: Value) -> Value {
+    params["_meta"] = meta();
+    let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+    let mut request = HttpRequest::post_json("/mcp", &body)
+        .header("mcp-protocol-version", NEW)
+        .header("mcp-method", method);
+    if let Some(name) = name {
+        request = request.header("mcp-name", name);
+    }
+    request
+        .send(gw.authority())
+        .unwrap()
+        .rpc_response()
+        .expect("an answer")
+}
+
 /// `write` through a stateless `tools/call`.
 fn write(gw: &Gateway, id: u64, uri: &str, text: &str) {
-    let body = json!({
-        "jsonrpc": "2.0", "id": id, "method": "tools/call",
-        "params": {"name": "write", "arguments": {"uri": uri, "text": text}, "_meta": meta()},
-    });
-    let response = HttpRequest::post_json("/mcp", &body)
-        .header("mcp-protocol-version", NEW)
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", "write")
-        .send(gw.authority())
-        .unwrap();
-    let answer = response.rpc_response().expect("an answer");
+    let params = json!({"name": "write", "arguments": {"uri": uri, "text": text}});
+    let answer = stateless(gw, id, "tools/call", Some("write"), params);
     assert_eq!(
         answer["result"]["content"][0]["text"], "written",
         "{answer}"
     );
+}
+
+/// Open a stateless client's `subscriptions/listen` with `filter`; the stream, after its
+/// acknowledgement (returned too).
+fn listen(gw: &Gateway, id: &str, filter: Value) -> (SseStream, Value) {
+    let body = json!({
+        "jsonrpc": "2.0", "id": id, "method": "subscriptions/listen",
+        "params": {"_meta": meta(), "notifications": filter},
+    })
+    .to_string();
+    let mut stream = SseStream::open(
+        gw.authority(),
+        "POST",
+        "/mcp",
+        &[
+            ("accept", ACCEPT_BOTH),
+            ("content-type", "application/json"),
+            ("mcp-protocol-version", NEW),
+            ("mcp-method", "subscriptions/listen"),
+        ],
+        Some(body.as_bytes()),
+    )
+    .unwrap();
+    assert_eq!(stream.status, 200);
+    let ack = stream
+        .next_message(Duration::from_secs(10))
+        .expect("an acknowledgement")
+        .json();
+    assert_eq!(
+        ack["method"], "notifications/subscriptions/acknowledged",
+        "{ack}"
+    );
+    (stream, ack)
 }
 
 /// The next `notifications/resources/updated` on `stream`, skipping anything else.
@@ -127,35 +172,8 @@ fn a_session_clients_resources_subscribe_works_on_a_stateless_upstream() {
 #[test]
 fn a_stateless_clients_listen_is_acknowledged_and_gets_the_update() {
     let gw = gateway();
-    let body = json!({
-        "jsonrpc": "2.0", "id": "watch-1", "method": "subscriptions/listen",
-        "params": {"_meta": meta(), "notifications": {
-            "resourceSubscriptions": ["note://b", "note://missing"],
-        }},
-    })
-    .to_string();
-    let mut stream = SseStream::open(
-        gw.authority(),
-        "POST",
-        "/mcp",
-        &[
-            ("accept", ACCEPT_BOTH),
-            ("content-type", "application/json"),
-            ("mcp-protocol-version", NEW),
-            ("mcp-method", "subscriptions/listen"),
-        ],
-        Some(body.as_bytes()),
-    )
-    .unwrap();
-    assert_eq!(stream.status, 200);
-    let ack = stream
-        .next_message(Duration::from_secs(10))
-        .expect("an acknowledgement")
-        .json();
-    assert_eq!(
-        ack["method"], "notifications/subscriptions/acknowledged",
-        "{ack}"
-    );
+    let filter = json!({"resourceSubscriptions": ["note://b", "note://missing"]});
+    let (mut stream, ack) = listen(&gw, "watch-1", filter);
     assert_eq!(
         ack["params"]["notifications"],
         json!({"resourceSubscriptions": ["note://b"]}),
@@ -168,5 +186,28 @@ fn a_stateless_clients_listen_is_acknowledged_and_gets_the_update() {
     assert_eq!(
         update["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"], "watch-1",
         "{update}"
+    );
+}
+
+#[test]
+fn a_stateless_upstreams_tool_list_change_reaches_a_stateless_clients_listen() {
+    let gw = gateway();
+    let (mut stream, _) = listen(&gw, "watch-tools", json!({"toolsListChanged": true}));
+    let params = json!({"name": "add_tool", "arguments": {"name": "fresh"}});
+    let added = stateless(&gw, 1, "tools/call", Some("add_tool"), params);
+    assert_eq!(added["result"]["content"][0]["text"], "added", "{added}");
+    let changed = stream
+        .next_message(Duration::from_secs(10))
+        .expect("a notifications/tools/list_changed")
+        .json();
+    assert_eq!(
+        changed["method"], "notifications/tools/list_changed",
+        "{changed}"
+    );
+    let listed = stateless(&gw, 2, "tools/list", None, json!({}));
+    let tools = listed["result"]["tools"].as_array().expect("tools");
+    assert!(
+        tools.iter().any(|t| t["name"] == "fresh"),
+        "the refreshed catalog lists the new tool: {listed}"
     );
 }
