@@ -28,20 +28,7 @@ async fn tool_text(replica: &vecgate_backends::Replica, name: &str) -> String {
 async fn dropping_or_timing_out_a_call_cancels_it_on_the_server() {
     let (pool, _events) = ready_pool(fault_spec(&[])).await;
     let replica = pool.replicas()[0].clone();
-    // Dropped by the caller.
-    let dropped = tokio::time::timeout(
-        Duration::from_millis(300),
-        replica.call(call("hang", serde_json::json!({}))),
-    )
-    .await;
-    assert!(dropped.is_err());
-    // Timed out by vecgate.
-    let mut c = call("hang", serde_json::json!({}));
-    c.timeout = Some(Duration::from_millis(200));
-    assert!(matches!(
-        replica.call(c).await,
-        Err(CallError::Timeout { .. })
-    ));
+    abandon_two_hanging_calls(&replica).await;
     let seen: Vec<u64> = serde_json::from_str(&tool_text(&replica, "seen").await).unwrap();
     let cancelled: Vec<u64> =
         serde_json::from_str(&tool_text(&replica, "cancelled").await).unwrap();

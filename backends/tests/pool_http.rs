@@ -4,11 +4,9 @@ mod pool_support;
 
 use pool_support::*;
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::sync::mpsc;
 use vecgate_backends::{
     CallError, CallEvent, CallEventSink, PoolEvent, PoolSpec, ReplicaState, TransportSpec,
@@ -16,24 +14,7 @@ use vecgate_backends::{
 
 /// Start the demo server on `addr` (port 0 picks one); returns the child and its `/mcp` URL.
 async fn demo_http(addr: &str) -> (Child, String) {
-    let mut child = Command::new(DEMO)
-        .args(["--http", addr, "--profile", "instant"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    let url = line
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    (child, url)
+    spawn_listening(DEMO, &["--http", addr, "--profile", "instant"]).await
 }
 
 fn http_spec(url: &str) -> PoolSpec {

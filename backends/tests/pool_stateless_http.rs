@@ -6,11 +6,9 @@
 mod pool_support;
 
 use pool_support::*;
-use std::process::Stdio;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-use vecgate_backends::{CallError, PoolSpec, Replica, TransportSpec};
+use tokio::process::Child;
+use vecgate_backends::{PoolSpec, Replica, TransportSpec};
 
 /// The fixture's tool whose name is not visible ASCII (sent as `=?base64?…?=`).
 const UNICODE_TOOL: &str = "h\u{e9}llo\u{2192}w\u{f6}rld";
@@ -21,25 +19,10 @@ async fn stateless_http_with(args: &[&str]) -> (Child, String) {
         "{}/tests/fixtures/stateless_http_server.py",
         env!("CARGO_MANIFEST_DIR")
     );
-    let mut child = Command::new("python3")
-        .arg(script)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    let url = line
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    (child, url)
+    let args: Vec<&str> = std::iter::once(script.as_str())
+        .chain(args.iter().copied())
+        .collect();
+    spawn_listening("python3", &args).await
 }
 
 /// Start the fixture; returns the child and its `/mcp` URL.
@@ -95,20 +78,7 @@ async fn abandoning_a_call_closes_its_stream_and_posts_no_cancel() {
     let (mut server, url) = stateless_http().await;
     let (pool, _events) = ready_pool(spec(&url)).await;
     let replica = pool.replicas()[0].clone();
-    // Dropped by the caller.
-    let dropped = tokio::time::timeout(
-        Duration::from_millis(300),
-        replica.call(call("hang", serde_json::json!({}))),
-    )
-    .await;
-    assert!(dropped.is_err());
-    // Timed out by vecgate.
-    let mut c = call("hang", serde_json::json!({}));
-    c.timeout = Some(Duration::from_millis(200));
-    assert!(matches!(
-        replica.call(c).await,
-        Err(CallError::Timeout { .. })
-    ));
+    abandon_two_hanging_calls(&replica).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let seen = loop {
         let seen = stats(&replica).await;

@@ -150,3 +150,44 @@ pub fn kill9(pid: u32) {
         .unwrap();
     assert!(status.success());
 }
+
+/// Spawns `program` with `args` (an HTTP upstream that prints `listening on URL` first) and
+/// returns the child (killed on drop) and that URL.
+pub async fn spawn_listening(program: &str, args: &[&str]) -> (tokio::process::Child, String) {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut child = tokio::process::Command::new(program)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let url = line
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    (child, url)
+}
+
+/// Ends two calls of the upstream's `hang` tool unanswered, the two ways a call can: one
+/// dropped by its caller, one timed out by vecgate.
+pub async fn abandon_two_hanging_calls(replica: &vecgate_backends::Replica) {
+    let dropped = tokio::time::timeout(
+        Duration::from_millis(300),
+        replica.call(call("hang", serde_json::json!({}))),
+    )
+    .await;
+    assert!(dropped.is_err());
+    let mut timed = call("hang", serde_json::json!({}));
+    timed.timeout = Some(Duration::from_millis(200));
+    assert!(matches!(
+        replica.call(timed).await,
+        Err(vecgate_backends::CallError::Timeout { .. })
+    ));
+}
