@@ -3,34 +3,25 @@
 //! `initialize` answered with a session id. (The full protocol over HTTP is covered by the
 //! conformance suite, `tests/conformance/run.sh`.)
 
-use std::{process::Stdio, time::Duration};
+mod pool_support;
+
+use std::time::Duration;
 
 use tokio::{
-    io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
+    io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
-    process::{Child, Command},
+    process::Child,
     time::timeout,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
 
 async fn start() -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vecgate-demo-server"))
-        .args(["--http", "127.0.0.1:0", "--replica", "1"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn vecgate-demo-server");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = timeout(WAIT, lines.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    let url = line
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("{line}"));
+    let (child, url) = pool_support::spawn_listening(
+        pool_support::DEMO,
+        &["--http", "127.0.0.1:0", "--replica", "1"],
+    )
+    .await;
     let authority = url
         .strip_prefix("http://")
         .and_then(|rest| rest.strip_suffix("/mcp"))

@@ -12,8 +12,8 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use vecgate_tests::http::{ACCEPT_BOTH, HttpRequest};
-use vecgate_tests::session::{stateless_call_tool, stateless_meta};
+use vecgate_tests::http::HttpRequest;
+use vecgate_tests::session::{open_stateless_listen, stateless_call_tool, stateless_meta};
 use vecgate_tests::sse::SseStream;
 use vecgate_tests::{Gateway, GatewayConfig};
 
@@ -40,24 +40,7 @@ fn call_tool(
 }
 
 fn open_listen(gw: &Gateway, id: &str, filter: Value) -> SseStream {
-    let body = json!({
-        "jsonrpc": "2.0", "id": id, "method": "subscriptions/listen",
-        "params": {"_meta": meta(json!({})), "notifications": filter},
-    })
-    .to_string();
-    SseStream::open(
-        gw.authority(),
-        "POST",
-        "/mcp",
-        &[
-            ("accept", ACCEPT_BOTH),
-            ("content-type", "application/json"),
-            ("mcp-protocol-version", VERSION),
-            ("mcp-method", "subscriptions/listen"),
-        ],
-        Some(body.as_bytes()),
-    )
-    .unwrap()
+    open_stateless_listen(gw, id, meta(json!({})), filter)
 }
 
 fn session_count(gw: &Gateway) -> u64 {

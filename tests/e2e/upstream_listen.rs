@@ -15,7 +15,8 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use vecgate_tests::http::{ACCEPT_BOTH, HttpRequest};
+use vecgate_tests::http::HttpRequest;
+use vecgate_tests::session::open_stateless_listen;
 use vecgate_tests::sse::SseStream;
 use vecgate_tests::{Gateway, GatewayConfig, McpSession, Pool, paths};
 
@@ -75,24 +76,7 @@ fn write(gw: &Gateway, id: u64, uri: &str, text: &str) {
 /// Open a stateless client's `subscriptions/listen` with `filter`; the stream, after its
 /// acknowledgement (returned too).
 fn listen(gw: &Gateway, id: &str, filter: Value) -> (SseStream, Value) {
-    let body = json!({
-        "jsonrpc": "2.0", "id": id, "method": "subscriptions/listen",
-        "params": {"_meta": meta(), "notifications": filter},
-    })
-    .to_string();
-    let mut stream = SseStream::open(
-        gw.authority(),
-        "POST",
-        "/mcp",
-        &[
-            ("accept", ACCEPT_BOTH),
-            ("content-type", "application/json"),
-            ("mcp-protocol-version", NEW),
-            ("mcp-method", "subscriptions/listen"),
-        ],
-        Some(body.as_bytes()),
-    )
-    .unwrap();
+    let mut stream = open_stateless_listen(gw, id, meta(), filter);
     assert_eq!(stream.status, 200);
     let ack = stream
         .next_message(Duration::from_secs(10))

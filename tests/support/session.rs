@@ -4,7 +4,8 @@
 use serde_json::{Value, json};
 
 use crate::gateway::Gateway;
-use crate::http::{HttpRequest, HttpResponse};
+use crate::http::{ACCEPT_BOTH, HttpRequest, HttpResponse};
+use crate::sse::SseStream;
 
 /// One client session on a gateway's `/mcp` endpoint at a session-based protocol version.
 #[derive(Clone, Debug)]
@@ -119,4 +120,27 @@ pub fn stateless_call_tool(
     response
         .rpc_response()
         .unwrap_or_else(|| panic!("no JSON-RPC answer: {}", response.text()))
+}
+
+/// Opens a stateless client's `subscriptions/listen` (request `id`, `_meta` from
+/// [`stateless_meta`], notification `filter`) and returns its SSE stream, unread.
+pub fn open_stateless_listen(gw: &Gateway, id: &str, meta: Value, filter: Value) -> SseStream {
+    let body = json!({
+        "jsonrpc": "2.0", "id": id, "method": "subscriptions/listen",
+        "params": {"_meta": meta, "notifications": filter},
+    })
+    .to_string();
+    SseStream::open(
+        gw.authority(),
+        "POST",
+        "/mcp",
+        &[
+            ("accept", ACCEPT_BOTH),
+            ("content-type", "application/json"),
+            ("mcp-protocol-version", STATELESS_VERSION),
+            ("mcp-method", "subscriptions/listen"),
+        ],
+        Some(body.as_bytes()),
+    )
+    .unwrap()
 }
